@@ -1,0 +1,83 @@
+# migration-sentry — see README.md. `make demo` and `make test` do everything
+# on a fresh Debian machine, installing what they need with apt.
+
+VERSION  := 0.1.0
+CC       ?= cc
+PKGS     := libpq libcjson
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CFLAGS   ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Iinclude $(PKG_CFLAGS) -DSENTRY_VERSION='"$(VERSION)"'
+
+SRCS     := $(wildcard src/*.c)
+LIB_SRCS := $(filter-out src/main.c,$(SRCS))
+HDRS     := $(wildcard include/*.h)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+BIN      := build/migration-sentry
+ASAN_BIN := build/asan/migration-sentry
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+PYTHON   := /usr/bin/python3
+
+.PHONY: all deps test unit unit-asan integration demo bench static clean
+
+all: $(BIN)
+
+deps:
+	@sh scripts/install-deps.sh
+
+build/obj/%.o: src/%.c $(HDRS) | build/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: src/%.c $(HDRS) | build/asan/obj
+	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+build/obj build/asan/obj build/unit build/asan/unit:
+	@mkdir -p $@
+
+$(BIN): $(SRCS:src/%.c=build/obj/%.o)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(ASAN_BIN): $(SRCS:src/%.c=build/asan/obj/%.o)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests: one cmocka binary per tests/unit/test_*.c, linked with every
+# module but main.c, built twice: plain and under ASan+UBSan.
+build/unit/%: tests/unit/%.c $(LIB_SRCS:src/%.c=build/obj/%.o) | build/unit
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+build/asan/unit/%: tests/unit/%.c $(LIB_SRCS:src/%.c=build/asan/obj/%.o) | build/asan/unit
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+UNIT_BINS      := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
+UNIT_ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/unit/%)
+
+unit: deps $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+unit-asan: deps $(UNIT_ASAN_BINS)
+	@set -e; for t in $(UNIT_ASAN_BINS); do echo "== $$t (asan+ubsan)"; \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $$t; done
+
+integration: deps $(BIN)
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+test: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory integration
+
+demo: deps $(BIN)
+	@sh scripts/demo.sh
+
+bench: deps $(BIN)
+	@sh bench/run.sh
+
+-include mk/static.mk
+
+clean:
+	rm -rf build
