@@ -1,0 +1,59 @@
+/* config: flags, then environment, then defaults, for every setting of the
+ * contract, each remembered with where it came from. config_load validates
+ * everything it can without touching the outside world (no database, no
+ * PATH lookup: main does that as the rest of the config phase), and fails
+ * with one message naming the flag or variable at fault. */
+#ifndef SENTRY_CONFIG_H
+#define SENTRY_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "err.h"
+#include "url.h"
+#include "util.h"
+#include "verify.h"
+
+enum command { CMD_GATE, CMD_CHECK, CMD_STATUS, CMD_HEADS, CMD_CONFIG, CMD_HELP, CMD_VERSION };
+
+enum setting {
+    S_DATABASE_URL, S_REQUIRED_ENV, S_DB_WAIT, S_LOCK_KEY, S_LOCK_WAIT,
+    S_MIGRATIONS_DIR, S_RECOVER, S_MIGRATE_CMD, S_MIGRATE_TIMEOUT,
+    S_REQUIRE_COLUMNS, S_STATUS_FILE, S_GRACE, S_NO_MIGRATE, S_INIT,
+    S_COUNT
+};
+
+enum source { SRC_NONE, SRC_DEFAULT, SRC_ENV, SRC_FLAG };
+
+#define DEFAULT_LOCK_KEY INT64_C(7886758897530337569) /* "msentry!" */
+#define DEFAULT_MIGRATIONS_DIR "migrations/versions"
+
+struct config {
+    enum command cmd;
+    const char *sql_file;
+    char **command; /* argv after "--", NULL-terminated, or NULL */
+
+    char *raw[S_COUNT];
+    enum source src[S_COUNT];
+
+    struct dburl db;
+    struct strlist required_env;
+    long db_wait, lock_wait, migrate_timeout, grace;
+    int64_t lock_key;
+    char *migrations_dir; /* NULL: none, heads unknown */
+    bool recover_stamp;
+    struct strlist migrate_argv;
+    struct columns columns;
+    char *status_file;
+    bool no_migrate;
+    bool init; /* supervise as init rather than exec */
+};
+
+/* 0, or -1 with e set (the config phase's failure: exit 64). */
+int config_load(struct config *c, int argc, char **argv, struct err *e);
+/* The `config` command's listing: NAME=value (source), one a line. */
+void config_print(const struct config *c, FILE *out);
+const char *config_usage(void);
+void config_free(struct config *c);
+
+#endif

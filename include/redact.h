@@ -1,0 +1,21 @@
+/* redact: the one place that knows this run's secrets (the database password,
+ * in every spelling it appeared in) and masks them. Everything that leaves the
+ * process (log lines, the status file, error messages, the migration command's
+ * output) passes through redact_text, so a password cannot leak by a path
+ * nobody thought of. */
+#ifndef SENTRY_REDACT_H
+#define SENTRY_REDACT_H
+
+#include <stddef.h>
+
+#define REDACTED "******"
+
+/* Registers a secret; NULL and "" are ignored. */
+void redact_add(const char *secret);
+/* Registers s and its percent-decoded form (passwords in URLs are encoded). */
+void redact_add_url_part(const char *s, size_t len);
+/* A new string: in with every registered secret replaced by REDACTED. */
+char *redact_text(const char *in);
+void redact_clear(void);
+
+#endif

@@ -1,0 +1,52 @@
+/* status: the status JSON of the contract, keys in the contract's order, and
+ * its atomic write: a temporary file created exclusively in the same folder
+ * (never following a link), written, fsync'd, renamed over the target, and
+ * the folder fsync'd; on any failure the temporary file is removed, so
+ * readers see the old file or the new one, never half of one. */
+#ifndef SENTRY_STATUS_H
+#define SENTRY_STATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "err.h"
+#include "util.h"
+#include "verify.h"
+
+#define STATUS_FORMAT 1
+
+struct status {
+    bool migrated;
+    bool current_known;        /* false: "alembic_current": null */
+    struct strlist current;    /* sorted */
+    const struct columns *cols;
+    const bool *present;       /* NULL until verify has run */
+    bool heads_known;
+    struct strlist heads;
+    const char *phase;         /* "done" or the failed phase */
+    char *error;               /* NULL on success */
+    struct {
+        bool ran, recovered;
+        char *skipped;         /* why it did not run, or NULL */
+        int exit_code;         /* -1: null */
+        int64_t duration_ms;
+        struct strlist tail;
+    } migration;
+    const char *database;      /* redacted */
+    char server_version[64];   /* "" : null */
+    int64_t started_wall, finished_wall, duration_ms;
+};
+
+void status_init(struct status *s);
+void status_free(struct status *s);
+/* The JSON text, newly allocated. */
+char *status_render(const struct status *s);
+/* 0, or -1 with e set. */
+int status_write(const char *path, const struct status *s, struct err *e);
+
+enum status_read_rc { STATUS_MIGRATED, STATUS_NOT_MIGRATED, STATUS_MISSING };
+/* Reads an existing status file for `migration-sentry status`: *text gets its
+ * contents (caller frees); a file that is not valid JSON counts as not
+ * migrated. STATUS_MISSING when it cannot be read at all (e says why). */
+enum status_read_rc status_read(const char *path, char **text, struct err *e);
+
+#endif

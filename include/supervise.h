@@ -1,0 +1,30 @@
+/* supervise: starts the real command once the gate has passed.
+ * supervise_exec replaces the sentry with the command (same PID), with an
+ * empty signal mask; it returns only when exec failed.
+ * supervise_init is the init for PID 1 (or --init, as a child subreaper):
+ * it forks the command into its own process group (handing it the terminal's
+ * foreground when there is one), forwards every catchable signal to it,
+ * reaps every zombie as SIGCHLD arrives (signalfd, no polling), and when the
+ * command has exited gives every process left SIGTERM, grace_s seconds, then
+ * SIGKILL. The command inherits the sentry's signal dispositions and starts
+ * with an empty mask. */
+#ifndef SENTRY_SUPERVISE_H
+#define SENTRY_SUPERVISE_H
+
+#include <stdbool.h>
+#include "err.h"
+
+struct start_result {
+    bool started;   /* false: exec failed, see not_found */
+    bool not_found; /* ENOENT: 127; otherwise 126 */
+    bool signaled;
+    int code;       /* exit code, or the signal number when signaled */
+};
+
+/* Returns only on failure, with r and e filled. */
+void supervise_exec(char *const argv[], struct start_result *r, struct err *e);
+/* 0 with r filled once the command and its leftovers are gone; -1 with e set
+ * when supervision could not be set up. */
+int supervise_init(char *const argv[], long grace_s, struct start_result *r, struct err *e);
+
+#endif

@@ -1,0 +1,30 @@
+/* verify: the required columns. A column is written table.column or
+ * schema.table.column (schema public by default); unquoted names fold to
+ * lower case as in SQL, "Quoted" names keep theirs. Names reach PostgreSQL
+ * only as query parameters, never pasted into SQL. */
+#ifndef SENTRY_VERIFY_H
+#define SENTRY_VERIFY_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include "err.h"
+#include "util.h"
+
+struct column {
+    char *schema, *table, *name;
+    char *label; /* as the user wrote it: the key in "checks" */
+};
+
+struct columns {
+    struct column *v;
+    size_t n;
+};
+
+/* Parses every item of `items`; -1 with e naming `what` and the bad item. */
+int columns_parse(const struct strlist *items, const char *what, struct columns *out, struct err *e);
+void columns_free(struct columns *c);
+
+/* Fills present[i] for each column; 0, or -1 with e set when a query failed. */
+int verify_columns(PGconn *conn, const struct columns *cols, bool *present, struct err *e);
+
+#endif

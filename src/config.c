@@ -1,0 +1,422 @@
+#include "config.h"
+#include "redact.h"
+#include "split.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum kind { K_STRING, K_SECONDS, K_INT64, K_BOOL, K_LIST };
+
+struct def {
+    const char *env, *flag, *dflt;
+    enum kind kind;
+};
+
+static const struct def defs[S_COUNT] = {
+    [S_DATABASE_URL] = {"DATABASE_URL", "database-url", NULL, K_STRING},
+    [S_REQUIRED_ENV] = {"SENTRY_REQUIRED_ENV", "require-env", "DATABASE_URL,FLASK_APP", K_LIST},
+    [S_DB_WAIT] = {"SENTRY_DB_WAIT", "db-wait", "60", K_SECONDS},
+    [S_LOCK_KEY] = {"SENTRY_LOCK_KEY", "lock-key", "7886758897530337569", K_INT64},
+    [S_LOCK_WAIT] = {"SENTRY_LOCK_WAIT", "lock-wait", "900", K_SECONDS},
+    [S_MIGRATIONS_DIR] = {"SENTRY_MIGRATIONS_DIR", "migrations-dir", DEFAULT_MIGRATIONS_DIR, K_STRING},
+    [S_RECOVER] = {"SENTRY_RECOVER", "recover", "", K_STRING},
+    [S_MIGRATE_CMD] = {"SENTRY_MIGRATE_CMD", "migrate-cmd", "flask db upgrade", K_STRING},
+    [S_MIGRATE_TIMEOUT] = {"SENTRY_MIGRATE_TIMEOUT", "migrate-timeout", "1500", K_SECONDS},
+    [S_REQUIRE_COLUMNS] = {"SENTRY_REQUIRE_COLUMNS", "require-column", "", K_LIST},
+    [S_STATUS_FILE] = {"SENTRY_STATUS_FILE", "status-file", "/tmp/migration_status.json", K_STRING},
+    [S_GRACE] = {"SENTRY_GRACE", "grace", "5", K_SECONDS},
+    [S_NO_MIGRATE] = {"SENTRY_NO_MIGRATE", "no-migrate", "0", K_BOOL},
+    [S_INIT] = {"SENTRY_INIT", "init", NULL, K_BOOL},
+};
+
+#define MAX_SECONDS 31536000L /* a year: anything longer is a typo */
+
+static const char *setting_name(const struct config *c, enum setting s)
+{
+    static char buf[64];
+    if (c->src[s] == SRC_FLAG) {
+        snprintf(buf, sizeof buf, "--%s", defs[s].flag);
+        return buf;
+    }
+    return defs[s].env;
+}
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0)
+            return (*out = true);
+        if (strcasecmp(v, no[i]) == 0)
+            return !(*out = false);
+    }
+    return false;
+}
+
+static int parse_seconds(const struct config *c, enum setting s, long *out, struct err *e)
+{
+    const char *v = c->raw[s];
+    char *end;
+    errno = 0;
+    long n = isdigit((unsigned char)v[0]) ? strtol(v, &end, 10) : -1;
+    if (n < 0 || errno || *end || n > MAX_SECONDS) {
+        err_set(e, "%s must be a whole number of seconds from 0 to %ld, got '%.40s'",
+                setting_name(c, s), MAX_SECONDS, v);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int parse_int64(const struct config *c, enum setting s, int64_t *out, struct err *e)
+{
+    const char *v = c->raw[s];
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || isspace((unsigned char)*v) || errno || *end) {
+        err_set(e, "%s must be a signed 64-bit integer, got '%.40s'", setting_name(c, s), v);
+        return -1;
+    }
+    *out = (int64_t)n;
+    return 0;
+}
+
+static int parse_flag_bool(const struct config *c, enum setting s, bool *out, struct err *e)
+{
+    if (!parse_bool(c->raw[s], out)) {
+        err_set(e, "%s must be 1/0, true/false, yes/no or on/off, got '%.40s'",
+                setting_name(c, s), c->raw[s]);
+        return -1;
+    }
+    return 0;
+}
+
+/* --- command line ------------------------------------------------------- */
+
+struct flags {
+    char *value[S_COUNT];
+    struct strlist list[S_COUNT];
+};
+
+static int find_flag(const char *name, size_t len)
+{
+    for (int s = 0; s < S_COUNT; s++)
+        if (strlen(defs[s].flag) == len && strncmp(defs[s].flag, name, len) == 0)
+            return s;
+    return -1;
+}
+
+static void set_flag(struct flags *f, int s, const char *v)
+{
+    if (defs[s].kind == K_LIST) {
+        strlist_push(&f->list[s], v);
+    } else {
+        free(f->value[s]);
+        f->value[s] = xstrdup(v);
+    }
+}
+
+/* One "--name[=value]" at argv[*i]; consumes the next argument as the value
+ * when the flag takes one and has no "=". */
+static int parse_long_flag(struct config *c, struct flags *f, int argc, char **argv, int *i, struct err *e)
+{
+    const char *arg = argv[*i] + 2;
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (!eq && (strcmp(arg, "help") == 0 || strcmp(arg, "version") == 0)) {
+        c->cmd = arg[0] == 'h' ? CMD_HELP : CMD_VERSION;
+        return 0;
+    }
+    bool negated = len == 7 && strncmp(arg, "no-init", 7) == 0;
+    int s = negated ? S_INIT : find_flag(arg, len);
+    if (s < 0) {
+        err_set(e, "unknown option '--%.*s' (see --help)", (int)(len > 60 ? 60 : len), arg);
+        return -1;
+    }
+    if (defs[s].kind == K_BOOL) {
+        if (eq) {
+            err_set(e, "option --%s takes no value", negated ? "no-init" : defs[s].flag);
+            return -1;
+        }
+        set_flag(f, s, negated ? "0" : "1");
+        return 0;
+    }
+    if (eq) {
+        set_flag(f, s, eq + 1);
+    } else if (*i + 1 < argc) {
+        set_flag(f, s, argv[++*i]);
+    } else {
+        err_set(e, "option --%s needs a value", defs[s].flag);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_word(struct config *c, const char *word, bool *have_cmd, struct err *e)
+{
+    static const struct { const char *name; enum command cmd; } words[] = {
+        {"check", CMD_CHECK}, {"status", CMD_STATUS}, {"heads", CMD_HEADS},
+        {"config", CMD_CONFIG},
+    };
+    for (size_t k = 0; !*have_cmd && k < sizeof words / sizeof words[0]; k++) {
+        if (strcmp(word, words[k].name) == 0) {
+            c->cmd = words[k].cmd;
+            *have_cmd = true;
+            return 0;
+        }
+    }
+    err_set(e, "unexpected argument '%.60s' (the command to start goes after --)", word);
+    return -1;
+}
+
+static int parse_argv(struct config *c, struct flags *f, int argc, char **argv, struct err *e)
+{
+    bool have_cmd = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            c->command = argv[i + 1] ? &argv[i + 1] : NULL;
+            break;
+        }
+        int rc;
+        if (strcmp(a, "-h") == 0)
+            c->cmd = CMD_HELP, rc = 0;
+        else if (strcmp(a, "-V") == 0)
+            c->cmd = CMD_VERSION, rc = 0;
+        else if (strncmp(a, "--", 2) == 0)
+            rc = parse_long_flag(c, f, argc, argv, &i, e);
+        else if (a[0] == '-' && a[1])
+            err_set(e, "unknown option '%.60s' (see --help)", a), rc = -1;
+        else
+            rc = parse_word(c, a, &have_cmd, e);
+        if (rc)
+            return -1;
+        if (c->cmd == CMD_HELP || c->cmd == CMD_VERSION)
+            return 0;
+    }
+    if (c->command && c->cmd != CMD_GATE) {
+        err_set(e, "a command after -- goes with the gate only, not with a subcommand");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- resolution: flag > environment > default ---------------------------- */
+
+static void resolve(struct config *c, struct flags *f)
+{
+    for (int s = 0; s < S_COUNT; s++) {
+        const char *env = getenv(defs[s].env);
+        if (f->list[s].n) {
+            c->raw[s] = strlist_join(&f->list[s], ",");
+            c->src[s] = SRC_FLAG;
+        } else if (f->value[s]) {
+            c->raw[s] = xstrdup(f->value[s]);
+            c->src[s] = SRC_FLAG;
+        } else if (env && (*env || defs[s].kind == K_LIST)) {
+            /* An empty scalar variable means "unset" (compose files write
+             * VAR= freely); an empty list is a deliberate empty list. */
+            c->raw[s] = xstrdup(env);
+            c->src[s] = SRC_ENV;
+        } else if (defs[s].dflt) {
+            c->raw[s] = xstrdup(defs[s].dflt);
+            c->src[s] = SRC_DEFAULT;
+        }
+        free(f->value[s]);
+        strlist_free(&f->list[s]);
+    }
+}
+
+static bool valid_env_name(const char *n)
+{
+    if (!isalpha((unsigned char)*n) && *n != '_')
+        return false;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '_')
+            return false;
+    return true;
+}
+
+static int check_required_env(struct config *c, struct err *e)
+{
+    for (size_t i = 0; i < c->required_env.n; i++) {
+        const char *name = c->required_env.v[i];
+        if (!valid_env_name(name)) {
+            err_set(e, "%s: '%.60s' is not a variable name", setting_name(c, S_REQUIRED_ENV), name);
+            return -1;
+        }
+        if (strcmp(name, "DATABASE_URL") == 0 && c->src[S_DATABASE_URL] == SRC_FLAG)
+            continue;
+        const char *v = getenv(name);
+        if (!v || !*v) {
+            err_set(e, "required environment variable %s is %s", name, v ? "empty" : "not set");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool needs_db(enum command cmd)
+{
+    return cmd == CMD_GATE || cmd == CMD_CHECK || cmd == CMD_CONFIG;
+}
+
+static int load_database(struct config *c, struct err *e)
+{
+    if (!needs_db(c->cmd))
+        return 0;
+    if (!c->raw[S_DATABASE_URL]) {
+        err_set(e, "DATABASE_URL is not set (nor --database-url)");
+        return -1;
+    }
+    return url_normalise(c->raw[S_DATABASE_URL], setting_name(c, S_DATABASE_URL), &c->db, e);
+}
+
+static int load_numbers(struct config *c, struct err *e)
+{
+    if (parse_seconds(c, S_DB_WAIT, &c->db_wait, e) || parse_seconds(c, S_LOCK_WAIT, &c->lock_wait, e) ||
+        parse_seconds(c, S_MIGRATE_TIMEOUT, &c->migrate_timeout, e) ||
+        parse_seconds(c, S_GRACE, &c->grace, e) || parse_int64(c, S_LOCK_KEY, &c->lock_key, e) ||
+        parse_flag_bool(c, S_NO_MIGRATE, &c->no_migrate, e))
+        return -1;
+    if (!c->raw[S_INIT]) {
+        c->init = getpid() == 1;
+        return 0;
+    }
+    return parse_flag_bool(c, S_INIT, &c->init, e);
+}
+
+static int load_migrations(struct config *c, struct err *e)
+{
+    struct stat st;
+    const char *dir = c->raw[S_MIGRATIONS_DIR];
+    bool is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    if (is_dir) {
+        c->migrations_dir = xstrdup(dir);
+    } else if (c->src[S_MIGRATIONS_DIR] != SRC_DEFAULT &&
+               (c->cmd == CMD_GATE || c->cmd == CMD_CHECK || c->cmd == CMD_HEADS)) {
+        err_set(e, "%s: '%.200s' is not a directory", setting_name(c, S_MIGRATIONS_DIR), dir);
+        return -1;
+    }
+    const char *rec = c->raw[S_RECOVER];
+    if (*rec && strcmp(rec, "stamp") != 0) {
+        err_set(e, "%s must be 'stamp' (or empty), got '%.40s'", setting_name(c, S_RECOVER), rec);
+        return -1;
+    }
+    c->recover_stamp = *rec != '\0';
+    return split_command(c->raw[S_MIGRATE_CMD], setting_name(c, S_MIGRATE_CMD), &c->migrate_argv, e);
+}
+
+static int load_lists(struct config *c, struct err *e)
+{
+    strlist_split_csv(&c->required_env, c->raw[S_REQUIRED_ENV]);
+    struct strlist cols = {0};
+    strlist_split_csv(&cols, c->raw[S_REQUIRE_COLUMNS]);
+    int rc = columns_parse(&cols, setting_name(c, S_REQUIRE_COLUMNS), &c->columns, e);
+    strlist_free(&cols);
+    return rc;
+}
+
+int config_load(struct config *c, int argc, char **argv, struct err *e)
+{
+    struct flags f = {0};
+    memset(c, 0, sizeof *c);
+    int rc = parse_argv(c, &f, argc, argv, e);
+    resolve(c, &f);
+    if (rc || c->cmd == CMD_HELP || c->cmd == CMD_VERSION)
+        return rc;
+    if (!*c->raw[S_STATUS_FILE]) {
+        err_set(e, "%s is empty", setting_name(c, S_STATUS_FILE));
+        return -1;
+    }
+    c->status_file = xstrdup(c->raw[S_STATUS_FILE]);
+    if (load_lists(c, e) || load_numbers(c, e) || load_migrations(c, e))
+        return -1;
+    if (c->cmd != CMD_STATUS && c->cmd != CMD_HEADS &&
+        check_required_env(c, e))
+        return -1;
+    return load_database(c, e);
+}
+
+/* --- output -------------------------------------------------------------- */
+
+static const char *source_word(enum source s)
+{
+    switch (s) {
+    case SRC_FLAG: return "flag";
+    case SRC_ENV: return "environment";
+    case SRC_DEFAULT: return "default";
+    default: return "unset";
+    }
+}
+
+static char *shown_value(const struct config *c, int s)
+{
+    if (s == S_DATABASE_URL)
+        return xstrdup(c->db.display ? c->db.display : c->raw[s] ? "(not valid)" : "");
+    if (s == S_MIGRATIONS_DIR && !c->migrations_dir)
+        return xasprintf("%s (not found: heads unknown)", c->raw[s]);
+    if (s == S_INIT && !c->raw[s])
+        return xstrdup(c->init ? "1 (PID 1)" : "0 (not PID 1)");
+    return redact_text(c->raw[s] ? c->raw[s] : "");
+}
+
+void config_print(const struct config *c, FILE *out)
+{
+    for (int s = 0; s < S_COUNT; s++) {
+        char *v = shown_value(c, s);
+        fprintf(out, "%s=%s (%s)\n", defs[s].env, v,
+                c->src[s] == SRC_NONE && s == S_INIT ? "default" : source_word(c->src[s]));
+        free(v);
+    }
+}
+
+const char *config_usage(void)
+{
+    return "usage: migration-sentry [OPTIONS] [-- COMMAND [ARGS...]]\n"
+           "       migration-sentry [OPTIONS] check | status | heads | config\n"
+           "       migration-sentry [OPTIONS] sql FILE\n"
+           "       migration-sentry --help | --version\n"
+           "\n"
+           "Gates COMMAND on a migrated PostgreSQL schema: config, connect, lock,\n"
+           "migrate, verify, status; then execs COMMAND (or supervises it as PID 1).\n"
+           "\n"
+           "options (a flag wins over its environment variable):\n"
+           "  --database-url URL       DATABASE_URL            (required)\n"
+           "  --require-env NAME       SENTRY_REQUIRED_ENV     DATABASE_URL,FLASK_APP\n"
+           "  --db-wait SECONDS        SENTRY_DB_WAIT          60\n"
+           "  --lock-key INT64         SENTRY_LOCK_KEY         7886758897530337569\n"
+           "  --lock-wait SECONDS      SENTRY_LOCK_WAIT        900\n"
+           "  --migrations-dir DIR     SENTRY_MIGRATIONS_DIR   migrations/versions\n"
+           "  --recover=stamp          SENTRY_RECOVER          (off)\n"
+           "  --migrate-cmd CMD        SENTRY_MIGRATE_CMD      flask db upgrade\n"
+           "  --migrate-timeout SECS   SENTRY_MIGRATE_TIMEOUT  1500\n"
+           "  --require-column T.C     SENTRY_REQUIRE_COLUMNS  (none)\n"
+           "  --status-file PATH       SENTRY_STATUS_FILE      /tmp/migration_status.json\n"
+           "  --grace SECONDS          SENTRY_GRACE            5\n"
+           "  --no-migrate             SENTRY_NO_MIGRATE       0\n"
+           "  --init | --no-init       SENTRY_INIT             init when PID 1\n"
+           "--require-env and --require-column repeat to build one list.\n"
+           "\n"
+           "exit codes: 0 ok, 64 config, 65 verify, 66 no status file, 69 database\n"
+           "unreachable, 70 migration, 73 status file, 75 lock timeout, 77 auth refused,\n"
+           "126/127 command not runnable/found, 128+N signal N.\n";
+}
+
+void config_free(struct config *c)
+{
+    for (int s = 0; s < S_COUNT; s++)
+        free(c->raw[s]);
+    url_free(&c->db);
+    strlist_free(&c->required_env);
+    strlist_free(&c->migrate_argv);
+    columns_free(&c->columns);
+    free(c->migrations_dir);
+    free(c->status_file);
+}

@@ -1,0 +1,431 @@
+/* migration-sentry: the gate of CONTRACT.md, phase by phase. This file alone
+ * turns what the modules report into exit codes. */
+#include "config.h"
+#include "db.h"
+#include "heads.h"
+#include "lock.h"
+#include "log.h"
+#include "migrate.h"
+#include "recover.h"
+#include "signals.h"
+#include "status.h"
+#include "supervise.h"
+#include "verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum exit_code {
+    EX_OK = 0, EX_NOT_MIGRATED = 1, EX_CONFIG = 64, EX_VERIFY = 65, EX_NOSTATUS = 66,
+    EX_UNREACHABLE = 69, EX_MIGRATE = 70, EX_STATUS = 73, EX_LOCK = 75, EX_AUTH = 77,
+    EX_NOEXEC = 126, EX_NOTFOUND = 127, EX_SIGNAL_BASE = 128,
+};
+
+struct gate {
+    struct config *cfg;
+    struct status st;
+    struct db db;
+    struct heads heads;
+    bool *present;
+    bool locked;
+    struct err e;
+};
+
+/* --- ending the gate ------------------------------------------------------ */
+
+static void finish_status(struct gate *g, int64_t start_mono)
+{
+    g->st.finished_wall = wall_ms();
+    g->st.duration_ms = now_ms() - start_mono;
+}
+
+static void release(struct gate *g)
+{
+    if (g->locked && g->db.conn)
+        lock_release(g->db.conn, g->cfg->lock_key);
+    g->locked = false;
+    db_close(&g->db);
+}
+
+static int fail(struct gate *g, const char *phase, int code)
+{
+    int sig = signals_gate_check();
+    if (sig) {
+        err_set(&g->e, "interrupted by %s", signals_name(sig));
+        code = EX_SIGNAL_BASE + sig;
+    }
+    release(g);
+    g->st.phase = phase;
+    g->st.migrated = false;
+    free(g->st.error);
+    g->st.error = xstrdup(g->e.msg);
+    log_banner("FAILED (phase: %s)", phase);
+    log_error("%s", g->e.msg);
+    return code;
+}
+
+/* --- the phases ------------------------------------------------------------ */
+
+static int phase_connect(struct gate *g)
+{
+    struct config *c = g->cfg;
+    if (c->db.pooled)
+        log_note("warning: %s looks like a PgBouncer pooled endpoint; session advisory locks "
+                 "do not hold through transaction pooling: use the direct connection string",
+                 c->db.display);
+    switch (db_connect(c->db.conninfo, c->db_wait, &g->db, &g->e)) {
+    case DB_OK:
+        break;
+    case DB_AUTH:
+        return fail(g, "connect", EX_AUTH);
+    default:
+        return fail(g, "connect", EX_UNREACHABLE);
+    }
+    snprintf(g->st.server_version, sizeof g->st.server_version, "%s", g->db.server_version);
+    log_note("DB OK: %s", PQdb(g->db.conn));
+    log_note("Server: PostgreSQL %s", g->db.server_version);
+    return 0;
+}
+
+static int phase_lock(struct gate *g)
+{
+    switch (lock_acquire(g->db.conn, g->cfg->lock_key, g->cfg->lock_wait, &g->e)) {
+    case LOCK_OK:
+        g->locked = true;
+        log_note("lock %lld acquired", (long long)g->cfg->lock_key);
+        return 0;
+    case LOCK_TIMEOUT:
+        return fail(g, "lock", EX_LOCK);
+    case LOCK_INTERRUPTED:
+        return fail(g, "lock", EX_LOCK);
+    default:
+        return fail(g, "lock", EX_UNREACHABLE);
+    }
+}
+
+static int read_current(struct gate *g, const char *phase)
+{
+    strlist_free(&g->st.current);
+    bool has_table = false;
+    if (db_alembic_current(g->db.conn, &g->st.current, &has_table, &g->e) != 0)
+        return fail(g, phase, EX_UNREACHABLE);
+    g->st.current_known = has_table;
+    return 0;
+}
+
+static void load_heads(struct gate *g)
+{
+    if (!g->cfg->migrations_dir)
+        return;
+    heads_load(g->cfg->migrations_dir, &g->heads);
+    if (!g->heads.known) {
+        log_note("script heads unknown (%s): the migration command decides", g->heads.why);
+        return;
+    }
+    g->st.heads_known = true;
+    for (size_t i = 0; i < g->heads.heads.n; i++)
+        strlist_push(&g->st.heads, g->heads.heads.v[i]);
+}
+
+/* 1 when the database is already at the heads, 0 when not, or an exit code. */
+static int at_heads(struct gate *g, bool *at)
+{
+    struct strlist pending = {0}, unknown = {0};
+    heads_compare(&g->heads, &g->st.current, &pending, &unknown);
+    *at = pending.n == 0 && unknown.n == 0;
+    int rc = 0;
+    if (unknown.n) {
+        char *u = strlist_join(&unknown, ","), *h = strlist_join(&g->heads.heads, ",");
+        if (g->cfg->recover_stamp) {
+            rc = recover_stamp(g->db.conn, &g->heads.heads, &g->e) ? fail(g, "migrate", EX_MIGRATE) : 0;
+            if (!rc) {
+                log_banner("RECOVERED: alembic_version rewritten from %s to heads %s", u, h);
+                g->st.migration.recovered = true;
+                rc = read_current(g, "migrate");
+                *at = true;
+            }
+        } else {
+            err_set(&g->e, "broken chain: database is at revision %s, which no script in %s defines "
+                           "(script heads: %s); set SENTRY_RECOVER=stamp to stamp the heads",
+                    u, g->cfg->migrations_dir, h);
+            rc = fail(g, "migrate", EX_MIGRATE);
+        }
+        free(u);
+        free(h);
+    }
+    strlist_free(&pending);
+    strlist_free(&unknown);
+    return rc;
+}
+
+static void skip(struct gate *g, const char *why)
+{
+    free(g->st.migration.skipped);
+    g->st.migration.skipped = xstrdup(why);
+}
+
+static int run_migration(struct gate *g)
+{
+    struct config *c = g->cfg;
+    char *cmd = strlist_join(&c->migrate_argv, " ");
+    log_banner("%s", cmd);
+    free(cmd);
+    struct migrate_result r;
+    strlist_push_owned(&c->migrate_argv, NULL); /* argv must end in NULL */
+    c->migrate_argv.n--;
+    enum migrate_rc rc = migrate_run(c->migrate_argv.v, c->migrate_timeout, &r, &g->e);
+    g->st.migration.ran = r.ran;
+    g->st.migration.exit_code = r.exit_code;
+    g->st.migration.duration_ms = r.duration_ms;
+    g->st.migration.tail = r.tail;
+    if (rc != MIG_OK)
+        return fail(g, "migrate", EX_MIGRATE);
+    return read_current(g, "migrate");
+}
+
+static int phase_migrate(struct gate *g)
+{
+    int rc = read_current(g, "migrate");
+    if (rc)
+        return rc;
+    load_heads(g);
+    bool at = false;
+    if (g->st.heads_known && (rc = at_heads(g, &at)))
+        return rc;
+    if (g->cfg->no_migrate) {
+        log_note("--no-migrate: not running the migration command");
+        skip(g, "--no-migrate");
+        return 0;
+    }
+    if (at) {
+        char *cur = strlist_join(&g->st.current, ",");
+        char *cmd = strlist_join(&g->cfg->migrate_argv, " ");
+        log_note("database already at heads (%s); skipping %s", cur, cmd);
+        free(cur);
+        free(cmd);
+        skip(g, g->st.migration.recovered ? "stamped to heads (SENTRY_RECOVER=stamp)"
+                                          : "database already at heads");
+        return 0;
+    }
+    return run_migration(g);
+}
+
+static int check_revisions(struct gate *g)
+{
+    if (!g->st.heads_known)
+        return 0;
+    struct strlist pending = {0}, unknown = {0};
+    heads_compare(&g->heads, &g->st.current, &pending, &unknown);
+    int rc = 0;
+    if (pending.n || unknown.n) {
+        char *p = strlist_join(&pending, ","), *u = strlist_join(&unknown, ",");
+        err_set(&g->e, "database not at the script heads:%s%s%s%s", pending.n ? " pending " : "", p,
+                unknown.n ? " unknown " : "", u);
+        free(p);
+        free(u);
+        rc = fail(g, "verify", EX_VERIFY);
+    }
+    strlist_free(&pending);
+    strlist_free(&unknown);
+    return rc;
+}
+
+static int phase_verify(struct gate *g)
+{
+    const struct columns *cols = &g->cfg->columns;
+    log_banner("verifying required columns");
+    g->present = xcalloc(cols->n, sizeof *g->present);
+    if (verify_columns(g->db.conn, cols, g->present, &g->e) != 0)
+        return fail(g, "verify", PQstatus(g->db.conn) == CONNECTION_OK ? EX_VERIFY : EX_UNREACHABLE);
+    g->st.cols = cols;
+    g->st.present = g->present;
+    struct strlist missing = {0};
+    for (size_t i = 0; i < cols->n; i++)
+        if (!g->present[i])
+            strlist_push(&missing, cols->v[i].label);
+    if (missing.n) {
+        char *m = strlist_join(&missing, ", ");
+        err_set(&g->e, "missing required column%s: %s", missing.n > 1 ? "s" : "", m);
+        free(m);
+        strlist_free(&missing);
+        return fail(g, "verify", EX_VERIFY);
+    }
+    int rc = check_revisions(g);
+    if (!rc)
+        log_note("schema OK.");
+    return rc;
+}
+
+static int write_status(struct gate *g, int code, int64_t start)
+{
+    finish_status(g, start);
+    struct err we = {{0}};
+    if (status_write(g->cfg->status_file, &g->st, &we) == 0)
+        return code;
+    if (code == EX_OK)
+        log_banner("FAILED (phase: status)");
+    log_error("%s", we.msg);
+    return code == EX_OK ? EX_STATUS : code;
+}
+
+/* --- the commands ------------------------------------------------------------ */
+
+static int start_command(struct config *c)
+{
+    struct start_result r = {0};
+    struct err e = {{0}};
+    signals_gate_end();
+    char *cmd = NULL;
+    if (!c->init) {
+        supervise_exec(c->command, &r, &e);
+    } else if (supervise_init(c->command, c->grace, &r, &e) != 0) {
+        log_error("%s", e.msg);
+        return EX_NOEXEC;
+    }
+    free(cmd);
+    if (!r.started) {
+        log_error("%s", e.msg);
+        return r.not_found ? EX_NOTFOUND : EX_NOEXEC;
+    }
+    return r.signaled ? EX_SIGNAL_BASE + r.code : r.code;
+}
+
+static void gate_init(struct gate *g, struct config *c)
+{
+    memset(g, 0, sizeof *g);
+    g->cfg = c;
+    status_init(&g->st);
+    g->st.database = c->db.display;
+    g->st.started_wall = wall_ms();
+}
+
+static void gate_free(struct gate *g)
+{
+    release(g);
+    status_free(&g->st);
+    heads_free(&g->heads);
+    free(g->present);
+}
+
+static int run_gate(struct config *c)
+{
+    int64_t start = now_ms();
+    struct gate g;
+    gate_init(&g, c);
+    log_banner("starting");
+    log_plain("FLASK_APP=%s", getenv("FLASK_APP") ? getenv("FLASK_APP") : "");
+    log_plain("DB (redacted): %s", c->db.display);
+    if (c->db.driver)
+        log_note("SQLAlchemy driver '%s' dropped from the URL: libpq needs none", c->db.driver);
+    if (signals_gate_begin() != 0)
+        log_note("cannot watch for signals during the gate");
+    int rc = phase_connect(&g);
+    if (!rc)
+        rc = phase_lock(&g);
+    if (!rc)
+        rc = phase_migrate(&g);
+    if (!rc)
+        rc = phase_verify(&g);
+    if (!rc) {
+        g.st.phase = "done";
+        g.st.migrated = true;
+    }
+    release(&g);
+    rc = write_status(&g, rc, start);
+    gate_free(&g);
+    if (rc)
+        return rc;
+    log_banner("success");
+    return c->command ? start_command(c) : EX_OK;
+}
+
+/* check: config, connect, verify; the status JSON on stdout, nothing written. */
+static int run_check(struct config *c)
+{
+    int64_t start = now_ms();
+    struct gate g;
+    gate_init(&g, c);
+    if (c->src[S_DB_WAIT] == SRC_DEFAULT)
+        c->db_wait = 0; /* a probe answers now; it does not wait a minute */
+    int rc = phase_connect(&g);
+    if (!rc && !(rc = read_current(&g, "verify"))) {
+        load_heads(&g);
+        rc = phase_verify(&g);
+    }
+    if (!rc) {
+        g.st.phase = "done";
+        g.st.migrated = true;
+    }
+    finish_status(&g, start);
+    char *json = status_render(&g.st);
+    printf("%s\n", json);
+    free(json);
+    gate_free(&g);
+    return rc;
+}
+
+static int run_status(struct config *c)
+{
+    char *text = NULL;
+    struct err e = {{0}};
+    enum status_read_rc rc = status_read(c->status_file, &text, &e);
+    if (rc == STATUS_MISSING) {
+        log_error("%s", e.msg);
+        return EX_NOSTATUS;
+    }
+    fputs(text, stdout);
+    free(text);
+    return rc == STATUS_MIGRATED ? EX_OK : EX_NOT_MIGRATED;
+}
+
+static int run_heads(struct config *c)
+{
+    if (!c->migrations_dir) {
+        log_error("no migrations folder: %s does not exist (set SENTRY_MIGRATIONS_DIR)",
+                  c->raw[S_MIGRATIONS_DIR]);
+        return EX_CONFIG;
+    }
+    struct heads h = {0};
+    heads_load(c->migrations_dir, &h);
+    int rc = EX_OK;
+    if (!h.known) {
+        log_error("script heads unknown: %s", h.why);
+        rc = EX_VERIFY;
+    }
+    for (size_t i = 0; h.known && i < h.heads.n; i++)
+        printf("%s\n", h.heads.v[i]);
+    heads_free(&h);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct config c;
+    struct err e = {{0}};
+    int rc = config_load(&c, argc, argv, &e);
+    if (!rc && c.cmd == CMD_GATE && !c.no_migrate &&
+        migrate_find_program(c.migrate_argv.v[0], c.src[S_MIGRATE_CMD] == SRC_FLAG ? "--migrate-cmd" : "SENTRY_MIGRATE_CMD", &e))
+        rc = -1;
+    if (c.cmd == CMD_CONFIG)
+        config_print(&c, stdout);
+    if (rc) {
+        if (c.cmd == CMD_GATE)
+            log_banner("FAILED (phase: config)");
+        log_error("%s", e.msg);
+        config_free(&c);
+        return EX_CONFIG;
+    }
+    switch (c.cmd) {
+    case CMD_HELP: fputs(config_usage(), stdout); break;
+    case CMD_VERSION: printf("migration-sentry %s\n", SENTRY_VERSION); break;
+    case CMD_CONFIG: break;
+    case CMD_STATUS: rc = run_status(&c); break;
+    case CMD_HEADS: rc = run_heads(&c); break;
+    case CMD_CHECK: rc = run_check(&c); break;
+    case CMD_GATE: rc = run_gate(&c); break;
+    }
+    fflush(stdout);
+    config_free(&c);
+    return rc;
+}

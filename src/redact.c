@@ -1,0 +1,75 @@
+#include "redact.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct strlist secrets;
+
+void redact_add(const char *secret)
+{
+    if (secret && *secret && !strlist_contains(&secrets, secret))
+        strlist_push(&secrets, secret);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void redact_add_url_part(const char *s, size_t len)
+{
+    char *raw = xstrndup(s, len);
+    char *dec = xmalloc(len + 1), *d = dec;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+            hexval(s[i + 2]) >= 0) {
+            *d++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            *d++ = s[i];
+        }
+    }
+    *d = '\0';
+    redact_add(raw);
+    redact_add(dec);
+    free(raw);
+    free(dec);
+}
+
+/* At each position the longest matching secret wins, so a secret that
+ * contains another is masked whole. */
+char *redact_text(const char *in)
+{
+    size_t len = strlen(in);
+    char *out = xmalloc(len * (sizeof REDACTED) + 1), *o = out;
+    size_t i = 0;
+    while (i < len) {
+        size_t best = 0;
+        for (size_t k = 0; k < secrets.n; k++) {
+            size_t sl = strlen(secrets.v[k]);
+            if (sl > best && sl <= len - i && memcmp(in + i, secrets.v[k], sl) == 0)
+                best = sl;
+        }
+        if (best) {
+            memcpy(o, REDACTED, sizeof REDACTED - 1);
+            o += sizeof REDACTED - 1;
+            i += best;
+        } else {
+            *o++ = in[i++];
+        }
+    }
+    *o = '\0';
+    return xrealloc(out, (size_t)(o - out) + 1);
+}
+
+void redact_clear(void)
+{
+    strlist_free(&secrets);
+}

@@ -1,0 +1,211 @@
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATUS_READ_MAX (1 << 20)
+
+void status_init(struct status *s)
+{
+    memset(s, 0, sizeof *s);
+    s->phase = "config";
+    s->migration.exit_code = -1;
+}
+
+void status_free(struct status *s)
+{
+    strlist_free(&s->current);
+    strlist_free(&s->heads);
+    strlist_free(&s->migration.tail);
+    free(s->error);
+    free(s->migration.skipped);
+}
+
+static cJSON *string_or_null(const char *v)
+{
+    return v ? cJSON_CreateString(v) : cJSON_CreateNull();
+}
+
+static cJSON *string_array(const struct strlist *l)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < l->n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]));
+    return a;
+}
+
+static cJSON *checks_object(const struct status *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; s->cols && s->present && i < s->cols->n; i++)
+        cJSON_AddItemToObject(o, s->cols->v[i].label, cJSON_CreateBool(s->present[i]));
+    return o;
+}
+
+static cJSON *migration_object(const struct status *s)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddItemToObject(m, "ran", cJSON_CreateBool(s->migration.ran));
+    cJSON_AddItemToObject(m, "skipped", string_or_null(s->migration.skipped));
+    cJSON_AddItemToObject(m, "exit_code", s->migration.exit_code < 0 ? cJSON_CreateNull()
+                                                  : cJSON_CreateNumber(s->migration.exit_code));
+    cJSON_AddItemToObject(m, "recovered", cJSON_CreateBool(s->migration.recovered));
+    cJSON_AddItemToObject(m, "duration_ms", cJSON_CreateNumber((double)s->migration.duration_ms));
+    cJSON_AddItemToObject(m, "output_tail", string_array(&s->migration.tail));
+    return m;
+}
+
+char *status_render(const struct status *s)
+{
+    char started[32], finished[32];
+    iso8601_ms(s->started_wall, started, sizeof started);
+    iso8601_ms(s->finished_wall, finished, sizeof finished);
+    char *current = s->current_known && s->current.n ? strlist_join(&s->current, ",") : NULL;
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "migrated", cJSON_CreateBool(s->migrated));
+    cJSON_AddItemToObject(o, "alembic_current", string_or_null(current));
+    cJSON_AddItemToObject(o, "checks", checks_object(s));
+    cJSON_AddItemToObject(o, "alembic_heads", s->heads_known ? string_array(&s->heads) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "phase", cJSON_CreateString(s->phase));
+    cJSON_AddItemToObject(o, "error", string_or_null(s->error));
+    cJSON_AddItemToObject(o, "migration", migration_object(s));
+    cJSON_AddItemToObject(o, "database", string_or_null(s->database));
+    cJSON_AddItemToObject(o, "server_version", string_or_null(*s->server_version ? s->server_version : NULL));
+    cJSON_AddItemToObject(o, "started_at", cJSON_CreateString(started));
+    cJSON_AddItemToObject(o, "finished_at", cJSON_CreateString(finished));
+    cJSON_AddItemToObject(o, "duration_ms", cJSON_CreateNumber((double)s->duration_ms));
+    cJSON_AddItemToObject(o, "sentry_version", cJSON_CreateString(SENTRY_VERSION));
+    cJSON_AddItemToObject(o, "format", cJSON_CreateNumber(STATUS_FORMAT));
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    free(current);
+    if (!text)
+        return xstrdup("{}");
+    char *out = xstrdup(text);
+    cJSON_free(text);
+    return out;
+}
+
+/* --- the atomic write ------------------------------------------------------ */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    /* Some filesystems cannot fsync a directory; the rename is done anyway. */
+    int rc = fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? -1 : 0;
+    close(fd);
+    return rc;
+}
+
+static int write_temp(int fd, const char *text)
+{
+    size_t n = strlen(text);
+    if (write_all(fd, text, n) || write_all(fd, "\n", 1) || fchmod(fd, 0644) || fsync(fd))
+        return -1;
+    return 0;
+}
+
+int status_write(const char *path, const struct status *s, struct err *e)
+{
+    char *text = status_render(s);
+    char *dir = dir_of(path);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+    int rc = -1;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "cannot write status file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    int werr = write_temp(fd, text) ? errno : 0;
+    if (close(fd) != 0 && !werr)
+        werr = errno;
+    if (werr || rename(tmp, path) != 0) {
+        err_set(e, "cannot write status file %s: %s", path, strerror(werr ? werr : errno));
+        unlink(tmp);
+        goto out;
+    }
+    if (sync_dir(dir) != 0) {
+        err_set(e, "cannot sync the folder of status file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    free(text);
+    free(dir);
+    free(tmp);
+    return rc;
+}
+
+/* --- reading it back -------------------------------------------------------- */
+
+static char *read_small_file(const char *path, struct err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err_set(e, "no status file at %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = xmalloc(STATUS_READ_MAX + 1);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, STATUS_READ_MAX - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err_set(e, "cannot read status file %s: %s", path, strerror(errno));
+            close(fd);
+            free(buf);
+            return NULL;
+        }
+        if (n == 0 || (len += (size_t)n) == STATUS_READ_MAX)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+enum status_read_rc status_read(const char *path, char **text, struct err *e)
+{
+    *text = read_small_file(path, e);
+    if (!*text)
+        return STATUS_MISSING;
+    cJSON *o = cJSON_Parse(*text);
+    bool ok = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "migrated"));
+    cJSON_Delete(o);
+    return ok ? STATUS_MIGRATED : STATUS_NOT_MIGRATED;
+}

@@ -1,0 +1,200 @@
+#include "url.h"
+#include "redact.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Registers whatever could be a password before libpq sees the string, so
+ * that even libpq's parse errors (which quote pieces of the input) are masked. */
+static void register_uri_secrets(const char *rest)
+{
+    size_t netloc = strcspn(rest, "/?#");
+    const char *at = NULL;
+    for (const char *p = rest; p < rest + netloc; p++)
+        if (*p == '@')
+            at = p;
+    if (at) {
+        const char *colon = memchr(rest, ':', (size_t)(at - rest));
+        if (colon)
+            redact_add_url_part(colon + 1, (size_t)(at - colon - 1));
+    }
+    for (const char *q = strstr(rest, "password="); q; q = strstr(q + 1, "password=")) {
+        const char *v = q + strlen("password=");
+        redact_add_url_part(v, strcspn(v, "&#"));
+    }
+}
+
+static void register_kv_secrets(const char *s)
+{
+    for (const char *q = strstr(s, "password"); q; q = strstr(q + 1, "password")) {
+        const char *v = q + strlen("password");
+        while (*v == ' ' || *v == '\t')
+            v++;
+        if (*v != '=')
+            continue;
+        v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        size_t n = (*v == '\'') ? strcspn(v + 1, "'") : strcspn(v, " \t\n");
+        if (*v == '\'')
+            v++;
+        char *pw = xstrndup(v, n);
+        redact_add(pw);
+        free(pw);
+    }
+}
+
+/* scheme:// prefixes: returns the length of the prefix to replace and sets
+ * *driver when SQLAlchemy's +DRIVER suffix is present; 0 when not a URL. */
+static size_t scheme_len(const char *s, char **driver, char **scheme)
+{
+    const char *sep = strstr(s, "://");
+    if (!sep)
+        return 0;
+    for (const char *p = s; p < sep; p++)
+        if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+            return 0;
+    *scheme = xstrndup(s, (size_t)(sep - s));
+    char *plus = strchr(*scheme, '+');
+    if (plus) {
+        *driver = xstrdup(plus + 1);
+        *plus = '\0';
+    }
+    return (size_t)(sep - s) + 3;
+}
+
+static char *trim(const char *in)
+{
+    while (isspace((unsigned char)*in))
+        in++;
+    size_t n = strlen(in);
+    while (n && isspace((unsigned char)in[n - 1]))
+        n--;
+    return xstrndup(in, n);
+}
+
+static char *to_conninfo(const char *s, const char *varname, char **driver, struct err *e)
+{
+    char *scheme = NULL;
+    size_t plen = scheme_len(s, driver, &scheme);
+    if (plen == 0) {
+        if (!strchr(s, '=')) {
+            err_set(e, "%s is not a PostgreSQL URL (postgres://, postgresql://, "
+                       "postgresql+DRIVER://) nor key=value conninfo", varname);
+            return NULL;
+        }
+        register_kv_secrets(s);
+        return xstrdup(s);
+    }
+    register_uri_secrets(s + plen);
+    bool ok = strcmp(scheme, "postgres") == 0 || strcmp(scheme, "postgresql") == 0;
+    if (!ok || (*driver && !**driver)) {
+        err_set(e, "%s has unsupported scheme '%.32s%s%.32s://' (expected postgres://, "
+                   "postgresql:// or postgresql+DRIVER://)",
+                varname, scheme, *driver ? "+" : "", *driver ? *driver : "");
+        free(scheme);
+        return NULL;
+    }
+    free(scheme);
+    return xasprintf("postgresql://%s", s + plen);
+}
+
+static const char *opt(PQconninfoOption *o, const char *key)
+{
+    for (; o && o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0)
+            return (o->val && *o->val) ? o->val : NULL;
+    return NULL;
+}
+
+/* A Unix-socket directory is written percent-encoded, as in a URL. */
+static void append_host(char **out, const char *host)
+{
+    char *cur = *out;
+    size_t n = strlen(cur);
+    cur = xrealloc(cur, n + strlen(host) * 3 + 1);
+    char *p = cur + n;
+    for (const char *h = host; *h; h++) {
+        if (*h == '/') {
+            memcpy(p, "%2F", 3);
+            p += 3;
+        } else {
+            *p++ = *h;
+        }
+    }
+    *p = '\0';
+    *out = cur;
+}
+
+static char *display_form(PQconninfoOption *o)
+{
+    const char *host = opt(o, "host") ? opt(o, "host") : opt(o, "hostaddr");
+    const char *port = opt(o, "port");
+    const char *db = opt(o, "dbname");
+    const char *ssl = opt(o, "sslmode");
+    bool creds = opt(o, "user") || opt(o, "password");
+    char *out = xstrdup(creds ? "postgresql://" REDACTED "@" : "postgresql://");
+    if (host)
+        append_host(&out, host);
+    char *tail = xasprintf("%s%s/%s%s%s", port ? ":" : "", port ? port : "",
+                           db ? db : "", ssl ? "?sslmode=" : "", ssl ? ssl : "");
+    char *all = xasprintf("%s%s", out, tail);
+    free(out);
+    free(tail);
+    return all;
+}
+
+/* Render's pooled connection strings and self-run PgBouncers usually show
+ * themselves by name or by PgBouncer's port; session locks do not survive
+ * transaction pooling, so the gate warns. */
+static bool looks_pooled(PQconninfoOption *o)
+{
+    const char *host = opt(o, "host");
+    const char *port = opt(o, "port");
+    if (port && strcmp(port, "6432") == 0)
+        return true;
+    return host && (strstr(host, "pooler") || strstr(host, "pgbouncer") || strstr(host, "-pool"));
+}
+
+int url_normalise(const char *in, const char *varname, struct dburl *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    char *s = trim(in ? in : "");
+    if (!*s) {
+        err_set(e, "%s is empty", varname);
+        free(s);
+        return -1;
+    }
+    char *conninfo = to_conninfo(s, varname, &out->driver, e);
+    free(s);
+    if (!conninfo) {
+        url_free(out);
+        return -1;
+    }
+    char *perr = NULL;
+    PQconninfoOption *o = PQconninfoParse(conninfo, &perr);
+    if (!o) {
+        err_set(e, "%s is not valid: %s", varname, perr ? perr : "out of memory");
+        PQfreemem(perr);
+        free(conninfo);
+        url_free(out);
+        return -1;
+    }
+    redact_add(opt(o, "password"));
+    out->conninfo = conninfo;
+    out->display = display_form(o);
+    out->pooled = looks_pooled(o);
+    PQconninfoFree(o);
+    return 0;
+}
+
+void url_free(struct dburl *u)
+{
+    free(u->conninfo);
+    free(u->display);
+    free(u->driver);
+    memset(u, 0, sizeof *u);
+}
