@@ -1,0 +1,182 @@
+/* The status JSON: keys in the contract's order, types, atomic write. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "redact.h"
+#include "status.h"
+
+static const char *const top_keys[] = {
+    "migrated", "alembic_current", "checks", "alembic_heads", "phase", "error", "migration",
+    "database", "server_version", "started_at", "finished_at", "duration_ms", "sentry_version", "format",
+};
+static const char *const migration_keys[] = {"ran", "skipped", "exit_code", "recovered", "duration_ms", "output_tail"};
+
+static void keys_in_order(cJSON *o, const char *const *keys, size_t n)
+{
+    size_t i = 0;
+    for (cJSON *it = o->child; it; it = it->next, i++) {
+        assert_true(i < n);
+        assert_string_equal(it->string, keys[i]);
+    }
+    assert_int_equal(i, n);
+}
+
+static void test_success_shape(void **state)
+{
+    (void)state;
+    struct status s;
+    status_init(&s);
+    struct strlist items = {0};
+    strlist_push(&items, "proposals.visitor_session_id");
+    strlist_push(&items, "conversions.proposal_id");
+    struct columns cols;
+    struct err e;
+    assert_int_equal(columns_parse(&items, "x", &cols, &e), 0);
+    bool present[2] = {true, false};
+    s.migrated = true;
+    s.current_known = true;
+    strlist_push(&s.current, "bbb");
+    strlist_push(&s.current, "aaa");
+    strlist_sort(&s.current);
+    s.cols = &cols;
+    s.present = present;
+    s.heads_known = true;
+    strlist_push(&s.heads, "aaa");
+    s.phase = "done";
+    s.migration.skipped = xstrdup("database already at heads");
+    s.database = "postgresql://******@db/app";
+    strcpy(s.server_version, "15.18");
+    s.started_wall = 1795467600123;
+    s.finished_wall = 1795467600141;
+    s.duration_ms = 18;
+    char *text = status_render(&s);
+    cJSON *o = cJSON_Parse(text);
+    assert_non_null(o);
+    keys_in_order(o, top_keys, sizeof top_keys / sizeof *top_keys);
+    keys_in_order(cJSON_GetObjectItem(o, "migration"), migration_keys, 6);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "migrated")));
+    assert_string_equal(cJSON_GetObjectItem(o, "alembic_current")->valuestring, "aaa,bbb");
+    cJSON *checks = cJSON_GetObjectItem(o, "checks");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(checks, "proposals.visitor_session_id")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(checks, "conversions.proposal_id")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "error")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "migration"), "exit_code")));
+    assert_string_equal(cJSON_GetObjectItem(o, "started_at")->valuestring, "2026-11-23T21:00:00.123Z");
+    assert_string_equal(cJSON_GetObjectItem(o, "finished_at")->valuestring, "2026-11-23T21:00:00.141Z");
+    assert_int_equal(cJSON_GetObjectItem(o, "duration_ms")->valueint, 18);
+    assert_int_equal(cJSON_GetObjectItem(o, "format")->valueint, 1);
+    assert_string_equal(cJSON_GetObjectItem(o, "sentry_version")->valuestring, SENTRY_VERSION);
+    cJSON_Delete(o);
+    free(text);
+    status_free(&s);
+    columns_free(&cols);
+    strlist_free(&items);
+}
+
+static void test_failure_nulls(void **state)
+{
+    (void)state;
+    struct status s;
+    status_init(&s);
+    s.phase = "connect";
+    s.error = xstrdup("database unreachable \"quoted\"");
+    char *text = status_render(&s);
+    cJSON *o = cJSON_Parse(text);
+    assert_non_null(o);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "migrated")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "alembic_current")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "alembic_heads")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "server_version")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "database")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "checks")), 0);
+    assert_string_equal(cJSON_GetObjectItem(o, "phase")->valuestring, "connect");
+    assert_string_equal(cJSON_GetObjectItem(o, "error")->valuestring, "database unreachable \"quoted\"");
+    cJSON_Delete(o);
+    free(text);
+    status_free(&s);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.' || (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."));
+    closedir(d);
+    return n;
+}
+
+static void test_atomic_write(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sentry-status-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = xasprintf("%s/status.json", dir);
+    char *link_target = xasprintf("%s/target", dir);
+    struct status s;
+    status_init(&s);
+    s.phase = "done";
+    s.migrated = true;
+    /* A link planted at the path is replaced, not followed. */
+    assert_int_equal(symlink(link_target, path), 0);
+    struct err e = {{0}};
+    assert_int_equal(status_write(path, &s, &e), 0);
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0644);
+    assert_int_not_equal(access(link_target, F_OK), 0);
+    assert_int_equal(count_entries(dir), 1); /* no temporary file left */
+    char *text = NULL;
+    assert_int_equal(status_read(path, &text, &e), STATUS_MIGRATED);
+    free(text);
+    /* A missing folder: an error naming the file, nothing written. */
+    char *bad = xasprintf("%s/missing/status.json", dir);
+    assert_int_equal(status_write(bad, &s, &e), -1);
+    assert_non_null(strstr(e.msg, bad));
+    assert_int_equal(status_read(bad, &text, &e), STATUS_MISSING);
+    assert_null(text);
+    unlink(path);
+    rmdir(dir);
+    free(bad);
+    free(path);
+    free(link_target);
+    status_free(&s);
+}
+
+static void test_read_not_migrated(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sentry-status-read-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not json", 8), 8);
+    close(fd);
+    char *text = NULL;
+    struct err e;
+    assert_int_equal(status_read(path, &text, &e), STATUS_NOT_MIGRATED);
+    assert_string_equal(text, "not json");
+    free(text);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_success_shape),
+        cmocka_unit_test(test_failure_nulls),
+        cmocka_unit_test(test_atomic_write),
+        cmocka_unit_test(test_read_not_migrated),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
