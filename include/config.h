@@ -14,7 +14,7 @@
 #include "util.h"
 #include "verify.h"
 
-enum command { CMD_GATE, CMD_CHECK, CMD_STATUS, CMD_HEADS, CMD_CONFIG, CMD_HELP, CMD_VERSION };
+enum command { CMD_GATE, CMD_CHECK, CMD_STATUS, CMD_HEADS, CMD_CONFIG, CMD_SQL, CMD_HELP, CMD_VERSION };
 
 enum setting {
     S_DATABASE_URL, S_REQUIRED_ENV, S_DB_WAIT, S_LOCK_KEY, S_LOCK_WAIT,

@@ -162,8 +162,12 @@ static int parse_word(struct config *c, const char *word, bool *have_cmd, struct
 {
     static const struct { const char *name; enum command cmd; } words[] = {
         {"check", CMD_CHECK}, {"status", CMD_STATUS}, {"heads", CMD_HEADS},
-        {"config", CMD_CONFIG},
+        {"config", CMD_CONFIG}, {"sql", CMD_SQL},
     };
+    if (*have_cmd && c->cmd == CMD_SQL && !c->sql_file) {
+        c->sql_file = word;
+        return 0;
+    }
     for (size_t k = 0; !*have_cmd && k < sizeof words / sizeof words[0]; k++) {
         if (strcmp(word, words[k].name) == 0) {
             c->cmd = words[k].cmd;
@@ -199,6 +203,10 @@ static int parse_argv(struct config *c, struct flags *f, int argc, char **argv, 
             return -1;
         if (c->cmd == CMD_HELP || c->cmd == CMD_VERSION)
             return 0;
+    }
+    if (c->cmd == CMD_SQL && !c->sql_file) {
+        err_set(e, "sql needs a FILE to run");
+        return -1;
     }
     if (c->command && c->cmd != CMD_GATE) {
         err_set(e, "a command after -- goes with the gate only, not with a subcommand");
@@ -264,7 +272,7 @@ static int check_required_env(struct config *c, struct err *e)
 
 static bool needs_db(enum command cmd)
 {
-    return cmd == CMD_GATE || cmd == CMD_CHECK || cmd == CMD_CONFIG;
+    return cmd == CMD_GATE || cmd == CMD_CHECK || cmd == CMD_CONFIG || cmd == CMD_SQL;
 }
 
 static int load_database(struct config *c, struct err *e)
@@ -338,7 +346,7 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
     c->status_file = xstrdup(c->raw[S_STATUS_FILE]);
     if (load_lists(c, e) || load_numbers(c, e) || load_migrations(c, e))
         return -1;
-    if (c->cmd != CMD_STATUS && c->cmd != CMD_HEADS &&
+    if (c->cmd != CMD_STATUS && c->cmd != CMD_HEADS && c->cmd != CMD_SQL &&
         check_required_env(c, e))
         return -1;
     return load_database(c, e);

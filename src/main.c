@@ -8,6 +8,7 @@
 #include "migrate.h"
 #include "recover.h"
 #include "signals.h"
+#include "sqlfile.h"
 #include "status.h"
 #include "supervise.h"
 #include "verify.h"
@@ -399,6 +400,35 @@ static int run_heads(struct config *c)
     return rc;
 }
 
+/* sql FILE: connect as the gate does, run the file in one transaction. */
+static int run_sql(struct config *c)
+{
+    struct db d;
+    struct err e = {{0}};
+    log_banner("sql %s", c->sql_file);
+    log_plain("DB (redacted): %s", c->db.display);
+    if (signals_gate_begin() != 0)
+        log_note("cannot watch for signals");
+    enum db_rc dr = db_connect(c->db.conninfo, c->db_wait, &d, &e);
+    if (dr != DB_OK) {
+        log_banner("FAILED (phase: connect)");
+        log_error("%s", e.msg);
+        return dr == DB_AUTH ? EX_AUTH : dr == DB_INTERRUPTED ? EX_SIGNAL_BASE + signals_gate_check()
+                                                              : EX_UNREACHABLE;
+    }
+    log_note("DB OK: %s", PQdb(d.conn));
+    enum sqlfile_rc rc = sqlfile_run(d.conn, c->sql_file, &e);
+    db_close(&d);
+    if (rc != SQLFILE_OK) {
+        log_banner("FAILED (phase: sql)");
+        log_error("%s", e.msg);
+        log_note("nothing was applied");
+        return rc == SQLFILE_UNREADABLE ? EX_CONFIG : rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
+    }
+    log_banner("success: %s applied in one transaction", c->sql_file);
+    return EX_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct config c;
@@ -423,6 +453,7 @@ int main(int argc, char **argv)
     case CMD_STATUS: rc = run_status(&c); break;
     case CMD_HEADS: rc = run_heads(&c); break;
     case CMD_CHECK: rc = run_check(&c); break;
+    case CMD_SQL: rc = run_sql(&c); break;
     case CMD_GATE: rc = run_gate(&c); break;
     }
     fflush(stdout);

@@ -1,0 +1,303 @@
+#include "sqlfile.h"
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* --- splitting ------------------------------------------------------------ */
+
+struct lexer {
+    const char *s;
+    size_t len, i;
+    int line;
+};
+
+static bool ident_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || (unsigned char)c >= 0x80;
+}
+
+static void advance(struct lexer *lx, size_t n)
+{
+    for (size_t k = 0; k < n && lx->i < lx->len; k++)
+        if (lx->s[lx->i++] == '\n')
+            lx->line++;
+}
+
+/* Skips a quoted run opened at lx->i; false when it never closes. */
+static bool skip_quoted(struct lexer *lx, char q, bool backslashes)
+{
+    advance(lx, 1);
+    while (lx->i < lx->len) {
+        char c = lx->s[lx->i];
+        if (backslashes && c == '\\') {
+            advance(lx, 2);
+        } else if (c == q) {
+            advance(lx, 1);
+            if (lx->i < lx->len && lx->s[lx->i] == q) /* doubled quote */
+                advance(lx, 1);
+            else
+                return true;
+        } else {
+            advance(lx, 1);
+        }
+    }
+    return false;
+}
+
+static bool skip_block_comment(struct lexer *lx)
+{
+    int depth = 0;
+    while (lx->i + 1 < lx->len) {
+        if (lx->s[lx->i] == '/' && lx->s[lx->i + 1] == '*') {
+            depth++;
+            advance(lx, 2);
+        } else if (lx->s[lx->i] == '*' && lx->s[lx->i + 1] == '/') {
+            advance(lx, 2);
+            if (--depth == 0)
+                return true;
+        } else {
+            advance(lx, 1);
+        }
+    }
+    return false;
+}
+
+/* $tag$ at lx->i: its length (tag and both dollars), or 0 if not one. */
+static size_t dollar_tag(const struct lexer *lx)
+{
+    size_t k = lx->i + 1;
+    if (k < lx->len && isdigit((unsigned char)lx->s[k]))
+        return 0; /* $1 is a parameter */
+    while (k < lx->len && ident_char(lx->s[k]))
+        k++;
+    return k < lx->len && lx->s[k] == '$' ? k - lx->i + 1 : 0;
+}
+
+static bool skip_dollar(struct lexer *lx, size_t taglen)
+{
+    const char *tag = lx->s + lx->i;
+    advance(lx, taglen);
+    while (lx->i + taglen <= lx->len) {
+        if (memcmp(lx->s + lx->i, tag, taglen) == 0) {
+            advance(lx, taglen);
+            return true;
+        }
+        advance(lx, 1);
+    }
+    return false;
+}
+
+static void push_stmt(struct sql_script *out, const char *start, const char *end, int line)
+{
+    while (end > start && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == start)
+        return;
+    out->v = xrealloc(out->v, (out->n + 1) * sizeof *out->v);
+    out->v[out->n].text = xstrndup(start, (size_t)(end - start));
+    out->v[out->n].line = line;
+    out->n++;
+}
+
+/* One token-ish step; false with e set on an unterminated construct. */
+static bool step(struct lexer *lx, struct err *e)
+{
+    const char *s = lx->s;
+    size_t i = lx->i;
+    char c = s[i];
+    int line = lx->line;
+    bool ok = true;
+    if (c == '\'') {
+        bool esc = i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !ident_char(s[i - 2]));
+        ok = skip_quoted(lx, '\'', esc);
+    } else if (c == '"') {
+        ok = skip_quoted(lx, '"', false);
+    } else if (c == '-' && i + 1 < lx->len && s[i + 1] == '-') {
+        while (lx->i < lx->len && s[lx->i] != '\n')
+            advance(lx, 1);
+    } else if (c == '/' && i + 1 < lx->len && s[i + 1] == '*') {
+        ok = skip_block_comment(lx);
+    } else if (c == '$' && (i == 0 || !ident_char(s[i - 1])) && dollar_tag(lx)) {
+        ok = skip_dollar(lx, dollar_tag(lx));
+    } else {
+        advance(lx, 1);
+    }
+    if (!ok)
+        err_set(e, "line %d: unterminated %s", line,
+                c == '\'' ? "string" : c == '"' ? "quoted identifier" : c == '/' ? "comment" : "dollar-quoted string");
+    return ok;
+}
+
+static bool at_comment_or_space(const struct lexer *lx)
+{
+    char c = lx->s[lx->i];
+    return isspace((unsigned char)c) || (c == '-' && lx->i + 1 < lx->len && lx->s[lx->i + 1] == '-') ||
+           (c == '/' && lx->i + 1 < lx->len && lx->s[lx->i + 1] == '*');
+}
+
+int sql_split(const char *text, size_t len, struct sql_script *out, struct err *e)
+{
+    struct lexer lx = {text, len, 0, 1};
+    memset(out, 0, sizeof *out);
+    const char *start = NULL;
+    int start_line = 1;
+    while (lx.i < lx.len) {
+        if (!start && at_comment_or_space(&lx)) {
+            if (!step(&lx, e))
+                goto fail;
+            continue;
+        }
+        if (text[lx.i] == ';') {
+            if (start)
+                push_stmt(out, start, text + lx.i, start_line);
+            start = NULL;
+            advance(&lx, 1);
+            continue;
+        }
+        if (!start) {
+            start = text + lx.i;
+            start_line = lx.line;
+        }
+        if (!step(&lx, e))
+            goto fail;
+    }
+    if (start)
+        push_stmt(out, start, text + lx.len, start_line);
+    return 0;
+fail:
+    sql_script_free(out);
+    return -1;
+}
+
+void sql_script_free(struct sql_script *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].text);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* --- running -------------------------------------------------------------- */
+
+static char *read_file(const char *path, size_t *len, struct err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SQLFILE_MAX) {
+        err_set(e, "cannot read %s: %s", path,
+                fd < 0 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    char *buf = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    if (memchr(buf, '\0', got)) {
+        err_set(e, "%s is not a text file", path);
+        free(buf);
+        return NULL;
+    }
+    *len = got;
+    return buf;
+}
+
+static const char *transaction_control(const char *stmt)
+{
+    static const char *words[] = {"BEGIN", "COMMIT", "ROLLBACK", "START", "END", "ABORT",
+                                  "SAVEPOINT", "RELEASE", "PREPARE", "VACUUM"};
+    for (size_t k = 0; k < sizeof words / sizeof *words; k++) {
+        size_t n = strlen(words[k]);
+        if (strncasecmp(stmt, words[k], n) == 0 && !ident_char(stmt[n]))
+            return words[k];
+    }
+    return NULL;
+}
+
+static void first_line(const char *stmt, char *buf, size_t n)
+{
+    size_t k = strcspn(stmt, "\n");
+    snprintf(buf, n, "%.*s%s", (int)(k > 72 ? 72 : k), stmt, k > 72 || stmt[k] ? " ..." : "");
+}
+
+static bool run_one(PGconn *conn, const struct sql_stmt *st, struct err *e)
+{
+    char head[96];
+    first_line(st->text, head, sizeof head);
+    PGresult *r = PQexec(conn, st->text);
+    ExecStatusType rs = PQresultStatus(r);
+    bool ok = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK || rs == PGRES_EMPTY_QUERY;
+    if (ok)
+        log_note("line %d: %s: %s", st->line, head, *PQcmdStatus(r) ? PQcmdStatus(r) : "ok");
+    else
+        err_set(e, "line %d: %s: %s", st->line, head, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+static bool exec_simple(PGconn *conn, const char *sql, struct err *e)
+{
+    PGresult *r = PQexec(conn, sql);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        err_set(e, "%s failed: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
+enum sqlfile_rc sqlfile_run(PGconn *conn, const char *path, struct err *e)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, e);
+    struct sql_script s;
+    if (!text || sql_split(text, len, &s, e) != 0) {
+        free(text);
+        return SQLFILE_UNREADABLE;
+    }
+    free(text);
+    enum sqlfile_rc rc = SQLFILE_UNREADABLE;
+    for (size_t i = 0; i < s.n; i++)
+        if (transaction_control(s.v[i].text)) {
+            err_set(e, "line %d: %s is not allowed: the file runs in one transaction", s.v[i].line,
+                    transaction_control(s.v[i].text));
+            goto out;
+        }
+    if (s.n == 0) {
+        err_set(e, "%s holds no SQL statement", path);
+        goto out;
+    }
+    rc = SQLFILE_CONNECTION;
+    if (!exec_simple(conn, "BEGIN", e))
+        goto out;
+    rc = SQLFILE_FAILED;
+    for (size_t i = 0; i < s.n; i++)
+        if (!run_one(conn, &s.v[i], e)) {
+            PQclear(PQexec(conn, "ROLLBACK"));
+            goto out;
+        }
+    rc = exec_simple(conn, "COMMIT", e) ? SQLFILE_OK : SQLFILE_FAILED;
+out:
+    if (rc != SQLFILE_OK && PQstatus(conn) != CONNECTION_OK)
+        rc = SQLFILE_CONNECTION;
+    sql_script_free(&s);
+    return rc;
+}
