@@ -19,7 +19,9 @@ int signals_gate_check(void);
 /* Sleeps up to ms milliseconds, returning early (with the signal) when one
  * arrives; 0 when the time passed quietly. */
 int signals_gate_sleep(long ms);
-/* Undoes signals_gate_begin (before exec or supervise). */
+/* Closes the signalfd. The gate's signals stay blocked, so that one arriving
+ * now waits for the supervisor (which forwards it) instead of killing the
+ * sentry; whatever starts a command clears the mask in it. */
 void signals_gate_end(void);
 void signals_child_reset(void);
 /* "SIGTERM", "SIGRTMIN+3", or "signal 99": names for messages. */

@@ -21,6 +21,17 @@ struct start_result {
     int code;       /* exit code, or the signal number when signaled */
 };
 
+/* The hidden first argument of the bare supervisor: after the gate, an init
+ * re-executes itself as `migration-sentry --supervise-only=GRACE -- CMD...`,
+ * so that while the app runs it holds no database connection and none of the
+ * gate's memory. */
+#define SUPERVISE_FLAG "--supervise-only="
+
+/* Blocks every forwardable signal (none is lost across the exec: the mask
+ * and pending signals survive it) and re-executes; returns only when that
+ * was impossible, and the caller supervises in-process instead. */
+void supervise_reexec(char *const argv[], long grace_s);
+
 /* Returns only on failure, with r and e filled. */
 void supervise_exec(char *const argv[], struct start_result *r, struct err *e);
 /* 0 with r filled once the command and its leftovers are gone; -1 with e set

@@ -272,24 +272,41 @@ static int write_status(struct gate *g, int code, int64_t start)
 
 /* --- the commands ------------------------------------------------------------ */
 
-static int start_command(struct config *c)
+static int command_exit(char *const argv[], long grace_s, bool init)
 {
     struct start_result r = {0};
     struct err e = {{0}};
-    signals_gate_end();
-    char *cmd = NULL;
-    if (!c->init) {
-        supervise_exec(c->command, &r, &e);
-    } else if (supervise_init(c->command, c->grace, &r, &e) != 0) {
+    if (!init) {
+        supervise_exec(argv, &r, &e);
+    } else if (supervise_init(argv, grace_s, &r, &e) != 0) {
         log_error("%s", e.msg);
         return EX_NOEXEC;
     }
-    free(cmd);
     if (!r.started) {
         log_error("%s", e.msg);
         return r.not_found ? EX_NOTFOUND : EX_NOEXEC;
     }
     return r.signaled ? EX_SIGNAL_BASE + r.code : r.code;
+}
+
+static int start_command(struct config *c)
+{
+    signals_gate_end();
+    if (c->init)
+        supervise_reexec(c->command, c->grace);
+    return command_exit(c->command, c->grace, c->init);
+}
+
+/* The bare supervisor that start_command re-executes into. */
+static int run_supervise_only(int argc, char **argv)
+{
+    char *end;
+    long grace = strtol(argv[1] + strlen(SUPERVISE_FLAG), &end, 10);
+    if (*end || grace < 0 || argc < 4 || strcmp(argv[2], "--") != 0) {
+        log_error("usage: migration-sentry " SUPERVISE_FLAG "SECONDS -- COMMAND [ARGS...]");
+        return EX_CONFIG;
+    }
+    return command_exit(argv + 3, grace, true);
 }
 
 static void gate_init(struct gate *g, struct config *c)
@@ -431,6 +448,8 @@ static int run_sql(struct config *c)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strncmp(argv[1], SUPERVISE_FLAG, strlen(SUPERVISE_FLAG)) == 0)
+        return run_supervise_only(argc, argv);
     struct config c;
     struct err e = {{0}};
     int rc = config_load(&c, argc, argv, &e);

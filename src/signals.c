@@ -10,7 +10,7 @@
 
 static int sfd = -1;
 static int caught;
-static sigset_t gate_set, saved_mask;
+static sigset_t gate_set;
 
 int signals_gate_begin(void)
 {
@@ -19,7 +19,7 @@ int signals_gate_begin(void)
     sigaddset(&gate_set, SIGINT);
     sigaddset(&gate_set, SIGHUP);
     sigaddset(&gate_set, SIGQUIT);
-    if (sigprocmask(SIG_BLOCK, &gate_set, &saved_mask) != 0)
+    if (sigprocmask(SIG_BLOCK, &gate_set, NULL) != 0)
         return -1;
     sfd = signalfd(-1, &gate_set, SFD_NONBLOCK | SFD_CLOEXEC);
     return sfd < 0 ? -1 : 0;
@@ -60,7 +60,6 @@ void signals_gate_end(void)
         close(sfd);
         sfd = -1;
     }
-    sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 }
 
 void signals_child_reset(void)

@@ -41,6 +41,26 @@ static void forwardable_set(sigset_t *s)
         sigdelset(s, synchronous[i]);
 }
 
+void supervise_reexec(char *const argv[], long grace_s)
+{
+    sigset_t all;
+    forwardable_set(&all);
+    if (sigprocmask(SIG_BLOCK, &all, NULL) != 0)
+        return;
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **args = xcalloc(n + 4, sizeof *args);
+    args[0] = "migration-sentry";
+    args[1] = xasprintf(SUPERVISE_FLAG "%ld", grace_s);
+    args[2] = "--";
+    memcpy(args + 3, argv, n * sizeof *args);
+    execv("/proc/self/exe", args);
+    log_note("cannot re-execute as a bare supervisor (%s); supervising in place", strerror(errno));
+    free(args[1]);
+    free(args);
+}
+
 /* The child reports a failed exec through a close-on-exec pipe: nothing
  * arrives when exec worked, errno when it did not. */
 static pid_t spawn(char *const argv[], int *exec_errno)
