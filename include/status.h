@@ -20,8 +20,7 @@ struct status {
     struct strlist current;    /* sorted */
     const struct columns *cols;
     const bool *present;       /* NULL until verify has run */
-    bool heads_known;
-    struct strlist heads;
+    struct strlist heads;      /* empty when unknown */
     const char *phase;         /* "done" or the failed phase */
     char *error;               /* NULL on success */
     struct {

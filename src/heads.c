@@ -42,7 +42,8 @@ static void skip_blank(struct cursor *c, bool newlines)
     }
 }
 
-/* A plain string literal: optional r/u prefix, no escapes, not triple-quoted. */
+/* A plain string literal: optional r/u prefix, printable ASCII without
+ * escapes or commas, not triple-quoted. */
 static int string_literal(struct cursor *c, struct strlist *out, const char *name)
 {
     if (c->p < c->end && strchr("rRuU", *c->p) && c->p + 1 < c->end && (c->p[1] == '\'' || c->p[1] == '"'))
@@ -55,7 +56,7 @@ static int string_literal(struct cursor *c, struct strlist *out, const char *nam
         return fail(c, name, "uses a triple-quoted string");
     while (c->p < c->end && *c->p != q) {
         unsigned char ch = (unsigned char)*c->p;
-        if (ch == '\\' || ch == '\n' || ch < 0x20 || ch == ',' || ch == 0x7F)
+        if (ch == '\\' || ch < 0x20 || ch == ',' || ch >= 0x7F)
             return fail(c, name, "has a string the parser does not read for certain");
         c->p++;
     }

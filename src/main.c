@@ -124,7 +124,6 @@ static void load_heads(struct gate *g)
         log_note("script heads unknown (%s): the migration command decides", g->heads.why);
         return;
     }
-    g->st.heads_known = true;
     for (size_t i = 0; i < g->heads.heads.n; i++)
         strlist_push(&g->st.heads, g->heads.heads.v[i]);
 }
@@ -190,9 +189,8 @@ static int phase_migrate(struct gate *g)
     int rc = read_current(g, "migrate");
     if (rc)
         return rc;
-    load_heads(g);
     bool at = false;
-    if (g->st.heads_known && (rc = at_heads(g, &at)))
+    if (g->heads.known && (rc = at_heads(g, &at)))
         return rc;
     if (g->cfg->no_migrate) {
         log_note("--no-migrate: not running the migration command");
@@ -214,7 +212,7 @@ static int phase_migrate(struct gate *g)
 
 static int check_revisions(struct gate *g)
 {
-    if (!g->st.heads_known)
+    if (!g->heads.known)
         return 0;
     struct strlist pending = {0}, unknown = {0};
     heads_compare(&g->heads, &g->st.current, &pending, &unknown);
@@ -338,6 +336,7 @@ static int run_gate(struct config *c)
         log_note("SQLAlchemy driver '%s' dropped from the URL: libpq needs none", c->db.driver);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals during the gate");
+    load_heads(&g);
     int rc = phase_connect(&g);
     if (!rc)
         rc = phase_lock(&g);
@@ -366,11 +365,10 @@ static int run_check(struct config *c)
     gate_init(&g, c);
     if (c->src[S_DB_WAIT] == SRC_DEFAULT)
         c->db_wait = 0; /* a probe answers now; it does not wait a minute */
+    load_heads(&g);
     int rc = phase_connect(&g);
-    if (!rc && !(rc = read_current(&g, "verify"))) {
-        load_heads(&g);
+    if (!rc && !(rc = read_current(&g, "verify")))
         rc = phase_verify(&g);
-    }
     if (!rc) {
         g.st.phase = "done";
         g.st.migrated = true;

@@ -72,7 +72,7 @@ char *status_render(const struct status *s)
     cJSON_AddItemToObject(o, "migrated", cJSON_CreateBool(s->migrated));
     cJSON_AddItemToObject(o, "alembic_current", string_or_null(current));
     cJSON_AddItemToObject(o, "checks", checks_object(s));
-    cJSON_AddItemToObject(o, "alembic_heads", s->heads_known ? string_array(&s->heads) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "alembic_heads", string_array(&s->heads));
     cJSON_AddItemToObject(o, "phase", cJSON_CreateString(s->phase));
     cJSON_AddItemToObject(o, "error", string_or_null(s->error));
     cJSON_AddItemToObject(o, "migration", migration_object(s));
