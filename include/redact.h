@@ -9,8 +9,9 @@
 #include <stddef.h>
 
 #define REDACTED "******"
+#define REDACT_MIN 4 /* shorter secrets are not searched for in free text */
 
-/* Registers a secret; NULL and "" are ignored. */
+/* Registers a secret; NULL and secrets shorter than REDACT_MIN are ignored. */
 void redact_add(const char *secret);
 /* Registers s and its percent-decoded form (passwords in URLs are encoded). */
 void redact_add_url_part(const char *s, size_t len);

@@ -24,6 +24,8 @@ static enum verdict classify(PGconn *c)
         return FAIL_AUTH;
     if ((strstr(m, "database \"") || strstr(m, "role \"")) && strstr(m, "does not exist"))
         return FAIL_NOW;
+    if (strncmp(m, "invalid ", 8) == 0) /* libpq's own option checks, e.g. sslmode */
+        return FAIL_NOW;
     return RETRY;
 }
 

@@ -8,7 +8,10 @@ static struct strlist secrets;
 
 void redact_add(const char *secret)
 {
-    if (secret && *secret && !strlist_contains(&secrets, secret))
+    /* Masking a one- to three-letter password everywhere would garble every
+     * line ("/tmp" with password "p"), while the places that hold a password
+     * (URL userinfo, password=) are never printed whole anyway. */
+    if (secret && strlen(secret) >= REDACT_MIN && !strlist_contains(&secrets, secret))
         strlist_push(&secrets, secret);
 }
 

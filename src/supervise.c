@@ -170,10 +170,12 @@ static void finish_leftovers(int sfd, long grace_s)
     int64_t deadline = now_ms() + grace_s * 1000;
     while (children_left() && now_ms() < deadline) {
         struct pollfd p = {.fd = sfd, .events = POLLIN};
+        /* One read per wake-up: the descriptor blocks, and poll says
+         * there is at least one signal to take. */
         if (poll(&p, 1, (int)(deadline - now_ms())) > 0) {
             struct signalfd_siginfo si;
-            while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-                ;
+            if (read(sfd, &si, sizeof si) < 0 && errno != EINTR)
+                break;
         }
         reap(-1, &status);
     }

@@ -129,6 +129,21 @@ static void append_host(char **out, const char *host)
     *out = cur;
 }
 
+/* libpq checks ports only when it connects, where waiting cannot heal a
+ * typo: refuse it now, as configuration. */
+static bool ports_valid(const char *ports)
+{
+    for (const char *p = ports; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char *end;
+        long v = n ? strtol(p, &end, 10) : 0;
+        if (n && (end != p + n || v < 1 || v > 65535 || !isdigit((unsigned char)*p)))
+            return false;
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
 static char *display_form(PQconninfoOption *o)
 {
     const char *host = opt(o, "host") ? opt(o, "host") : opt(o, "hostaddr");
@@ -184,6 +199,13 @@ int url_normalise(const char *in, const char *varname, struct dburl *out, struct
         return -1;
     }
     redact_add(opt(o, "password"));
+    if (!ports_valid(opt(o, "port"))) {
+        err_set(e, "%s has an invalid port '%.40s'", varname, opt(o, "port"));
+        PQconninfoFree(o);
+        free(conninfo);
+        url_free(out);
+        return -1;
+    }
     out->conninfo = conninfo;
     out->display = display_form(o);
     out->pooled = looks_pooled(o);

@@ -1,0 +1,149 @@
+#!/bin/sh
+# make bench: the sentry's no-op gate against today's way, side by side.
+#
+# A throwaway PostgreSQL, a copy of the sample app (tests/app) migrated once,
+# then BENCH_RUNS (default 15) runs of each, interleaved, wall-clock timed from
+# /usr/bin/python3 (time.perf_counter around subprocess.run):
+#   (a) build/migration-sentry --require-column ... (database already at heads, no command)
+#   (b) /usr/bin/python3 bench/todays_way.py (import the app, Flask-Migrate upgrade(),
+#       check the columns with SQLAlchemy's inspector)
+# Everything it makes lives in one temporary directory, removed on exit.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$ROOT/build/migration-sentry"
+PY=/usr/bin/python3
+RUNS=${BENCH_RUNS:-15}
+COLUMNS="proposals.visitor_session_id,conversions.proposal_id"
+
+case "$RUNS" in ''|*[!0-9]*) echo "bench: BENCH_RUNS must be a positive integer" >&2; exit 64;; esac
+[ "$RUNS" -ge 1 ] || { echo "bench: BENCH_RUNS must be at least 1" >&2; exit 64; }
+[ -x "$BIN" ] || { echo "bench: $BIN is missing: run 'make bench' (it builds it first)" >&2; exit 1; }
+[ -f "$ROOT/tests/app/app.py" ] || { echo "bench: tests/app (the sample app) is missing" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/sentry-bench.XXXXXX)
+chmod 755 "$WORK"
+PGDIR="$WORK/pg"
+HARNESS_PID=""
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    rc=$?
+    trap - EXIT INT TERM HUP PIPE
+    if [ -n "$HARNESS_PID" ]; then
+        kill -TERM "$HARNESS_PID" 2>/dev/null || true
+        wait "$HARNESS_PID" 2>/dev/null || true
+    fi
+    "$PY" "$ROOT/tests/pgserver.py" stop "$PGDIR" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+
+echo "bench: starting a throwaway PostgreSQL in $PGDIR" >&2
+DATABASE_URL=$("$PY" "$ROOT/tests/pgserver.py" start "$PGDIR" | sed -n 's/^DATABASE_URL=//p')
+[ -n "$DATABASE_URL" ] || { echo "bench: could not start PostgreSQL" >&2; exit 1; }
+
+cp -R "$ROOT/tests/app" "$WORK/app"
+rm -rf "$WORK/app/__pycache__"
+
+echo "bench: migrating the sample app once (the gate, with flask db upgrade)" >&2
+rc=0
+(
+    cd "$WORK/app"
+    exec env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
+        DATABASE_URL="$DATABASE_URL" FLASK_APP=app.py \
+        SENTRY_STATUS_FILE="$WORK/status.json" SENTRY_REQUIRE_COLUMNS="$COLUMNS" \
+        "$BIN"
+) >"$WORK/migrate.log" 2>&1 || rc=$?
+if [ $rc -ne 0 ]; then
+    echo "bench: the first (migrating) gate run failed with exit code $rc:" >&2
+    sed 's/^/    /' "$WORK/migrate.log" >&2
+    exit 1
+fi
+
+# The harness runs in the background and the shell waits for it, so that a
+# signal to this script stops it at once (the EXIT trap then cleans up).
+"$PY" - "$BIN" "$ROOT/bench/todays_way.py" "$WORK" "$DATABASE_URL" "$COLUMNS" "$RUNS" <<'EOF' &
+import json, os, statistics, subprocess, sys, time
+
+binary, todays, work, url, columns, runs = sys.argv[1:7]
+runs = int(runs)
+app_dir = os.path.join(work, "app")
+status = os.path.join(work, "status.json")
+env = {
+    "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
+    "DATABASE_URL": url, "FLASK_APP": "app.py",
+    "SENTRY_STATUS_FILE": status, "SENTRY_REQUIRE_COLUMNS": columns,
+}
+gate = [binary]
+for c in columns.split(","):
+    gate += ["--require-column", c]
+today = ["/usr/bin/python3", todays]
+
+def run(argv):
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, cwd=app_dir, env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ms = (time.perf_counter() - t0) * 1000.0
+    if p.returncode != 0:
+        sys.stderr.write("bench: %s exited %d:\n%s\n" % (
+            " ".join(argv), p.returncode, p.stdout.decode(errors="replace")))
+        sys.exit(1)
+    return ms, p.stdout.decode(errors="replace")
+
+# One warm-up run of each (page cache, PostgreSQL's catalog caches); not counted.
+_, log = run(gate)
+if "already at heads" not in log:
+    sys.stderr.write("bench: the gate did not take the no-op path:\n" + log + "\n")
+    sys.exit(1)
+run(today)
+
+a, b, self_ms = [], [], []
+for _ in range(runs):                       # interleaved, so drift hits both alike
+    ms, _ = run(gate)
+    a.append(ms)
+    with open(status) as f:
+        st = json.load(f)
+    if st.get("migrated") is not True or st.get("migration", {}).get("ran"):
+        sys.stderr.write("bench: unexpected status file: %s\n" % json.dumps(st))
+        sys.exit(1)
+    self_ms.append(st.get("duration_ms"))
+    ms, _ = run(today)
+    b.append(ms)
+
+def row(name, xs):
+    return "%-48s %9.1f %9.1f %9.1f" % (name, statistics.median(xs), min(xs), max(xs))
+
+import flask_migrate, sqlalchemy
+try:
+    import importlib.metadata as md
+    fm = md.version("Flask-Migrate")
+except Exception:
+    fm = getattr(flask_migrate, "__version__", "?")
+print()
+print("migration-sentry bench: %d runs each, database already at heads" % runs)
+print("(wall clock from fork to exit; SQLAlchemy %s, Flask-Migrate %s, PostgreSQL %s)" % (
+    sqlalchemy.__version__, fm, st.get("server_version")))
+print()
+print("%-48s %9s %9s %9s" % ("", "median ms", "min ms", "max ms"))
+print(row("(a) migration-sentry (no-op gate)", a))
+print(row("(b) today's way (import app, upgrade, inspect)", b))
+print()
+print("ratio (b)/(a) of the medians: %.1fx" % (statistics.median(b) / statistics.median(a)))
+known = [x for x in self_ms if isinstance(x, (int, float))]
+if known:
+    print("sentry's own duration_ms (status file): median %s, min %s, max %s" % (
+        statistics.median(known), min(known), max(known)))
+print("last status: migrated=%s alembic_current=%s migration.skipped=%r" % (
+    st.get("migrated"), st.get("alembic_current"), st.get("migration", {}).get("skipped")))
+EOF
+HARNESS_PID=$!
+exec_rc=0
+wait "$HARNESS_PID" || exec_rc=$?
+HARNESS_PID=""
+exit "$exec_rc"

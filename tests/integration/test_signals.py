@@ -1,0 +1,50 @@
+"""A signal during the gate: passed to the migration's process group, recorded
+in the status file, exit 128+N."""
+
+import signal
+import time
+
+import pytest
+
+from conftest import HEAD, MARKER_CMD, assert_failed, wait_dead
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT],
+                         ids=lambda s: s.name)
+def test_signal_during_slow_migration(sentry, db, sig):
+    run = sentry.popen(["--"] + MARKER_CMD, env={"SAMPLE_MIGRATION_SLEEP": "5"})
+    try:
+        m = run.wait_for(r"^\[migrate\] sample migration: sleeping \S+ \(pid (\d+)\)", timeout=30)
+        py_pid = int(m.group(1))
+        t0 = time.monotonic()
+        run.proc.send_signal(sig)
+        r = run.finish(timeout=20)
+    finally:
+        run.kill()
+    assert r.rc == 128 + sig.value, r
+    assert time.monotonic() - t0 < 4.0, "the migration was not interrupted"
+    st = assert_failed(r, "migrate", 128 + sig.value)
+    assert st["error"] == "interrupted by %s" % sig.name, st["error"]
+    assert st["migration"]["ran"] is True
+    assert wait_dead(py_pid), "flask db upgrade (pid %d) survived" % py_pid
+    assert "[migrate] sample migration: slept 5s" not in r.lines
+    assert db.alembic_version() != HEAD
+
+
+def test_sigterm_reaches_the_whole_process_group(sentry, db):
+    # flask runs under a shell: the signal must reach it too, not only the shell
+    run = sentry.popen(["--"] + MARKER_CMD,
+                       env={"SAMPLE_MIGRATION_SLEEP": "5",
+                            "SENTRY_MIGRATE_CMD": "sh -c 'flask db upgrade && echo upgraded'"})
+    try:
+        m = run.wait_for(r"^\[migrate\] sample migration: sleeping \S+ \(pid (\d+)\)", timeout=30)
+        py_pid = int(m.group(1))
+        run.proc.send_signal(signal.SIGTERM)
+        r = run.finish(timeout=20)
+    finally:
+        run.kill()
+    st = assert_failed(r, "migrate", 143)
+    assert st["error"] == "interrupted by SIGTERM"
+    assert wait_dead(py_pid), "flask db upgrade (pid %d) survived under sh" % py_pid
+    assert "[migrate] upgraded" not in r.lines
+    assert db.alembic_version() != HEAD
