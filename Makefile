@@ -74,10 +74,10 @@ test: deps
 demo: deps $(BIN)
 	@sh scripts/demo.sh
 
-bench: deps $(BIN)
+bench: deps $(BIN) static
 	@sh bench/run.sh
 
--include mk/static.mk
+-include $(wildcard mk/*.mk)
 
 clean:
 	rm -rf build

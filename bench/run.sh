@@ -4,14 +4,19 @@
 # A throwaway PostgreSQL, a copy of the sample app (tests/app) migrated once,
 # then BENCH_RUNS (default 15) runs of each, interleaved, wall-clock timed from
 # /usr/bin/python3 (time.perf_counter around subprocess.run):
-#   (a) build/migration-sentry --require-column ... (database already at heads, no command)
-#   (b) /usr/bin/python3 bench/todays_way.py (import the app, Flask-Migrate upgrade(),
-#       check the columns with SQLAlchemy's inspector)
+#   (a) migration-sentry --require-column ... (database already at heads, no command):
+#       the shipped static binary build/static/migration-sentry when it exists
+#       (`make bench` builds it), else build/migration-sentry; BENCH_BIN overrides
+#   (b) /usr/bin/python3 bench/todays_way.py (import the app, run `flask db upgrade`,
+#       check the columns with SQLAlchemy's inspector: the issue's "today's way")
+#   (c) the same with Flask-Migrate's upgrade() called in-process (no second
+#       interpreter): the fastest Python version, shown so the ratio is not flattered
 # Everything it makes lives in one temporary directory, removed on exit.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/build/migration-sentry"
+BIN=${BENCH_BIN:-$ROOT/build/static/migration-sentry}
+[ -x "$BIN" ] || BIN="$ROOT/build/migration-sentry"
 PY=/usr/bin/python3
 RUNS=${BENCH_RUNS:-15}
 COLUMNS="proposals.visitor_session_id,conversions.proposal_id"
@@ -84,6 +89,7 @@ gate = [binary]
 for c in columns.split(","):
     gate += ["--require-column", c]
 today = ["/usr/bin/python3", todays]
+inproc = ["/usr/bin/python3", todays, "--in-process"]
 
 def run(argv):
     t0 = time.perf_counter()
@@ -102,8 +108,9 @@ if "already at heads" not in log:
     sys.stderr.write("bench: the gate did not take the no-op path:\n" + log + "\n")
     sys.exit(1)
 run(today)
+run(inproc)
 
-a, b, self_ms = [], [], []
+a, b, c, self_ms = [], [], [], []
 for _ in range(runs):                       # interleaved, so drift hits both alike
     ms, _ = run(gate)
     a.append(ms)
@@ -115,6 +122,8 @@ for _ in range(runs):                       # interleaved, so drift hits both al
     self_ms.append(st.get("duration_ms"))
     ms, _ = run(today)
     b.append(ms)
+    ms, _ = run(inproc)
+    c.append(ms)
 
 def row(name, xs):
     return "%-48s %9.1f %9.1f %9.1f" % (name, statistics.median(xs), min(xs), max(xs))
@@ -127,14 +136,17 @@ except Exception:
     fm = getattr(flask_migrate, "__version__", "?")
 print()
 print("migration-sentry bench: %d runs each, database already at heads" % runs)
+print("binary: %s" % sys.argv[1])
 print("(wall clock from fork to exit; SQLAlchemy %s, Flask-Migrate %s, PostgreSQL %s)" % (
     sqlalchemy.__version__, fm, st.get("server_version")))
 print()
 print("%-48s %9s %9s %9s" % ("", "median ms", "min ms", "max ms"))
 print(row("(a) migration-sentry (no-op gate)", a))
-print(row("(b) today's way (import app, upgrade, inspect)", b))
+print(row("(b) today's way (import, flask db upgrade, inspect)", b))
+print(row("(c) same, upgrade() in-process (no CLI)", c))
 print()
 print("ratio (b)/(a) of the medians: %.1fx" % (statistics.median(b) / statistics.median(a)))
+print("ratio (c)/(a) of the medians: %.1fx" % (statistics.median(c) / statistics.median(a)))
 known = [x for x in self_ms if isinstance(x, (int, float))]
 if known:
     print("sentry's own duration_ms (status file): median %s, min %s, max %s" % (
