@@ -13,6 +13,10 @@
 
 /* Registers a secret; NULL and secrets shorter than REDACT_MIN are ignored. */
 void redact_add(const char *secret);
+/* Registers a URL's whole userinfo ("user:password" as written), whatever
+ * its length, so that a short password is still masked where libpq quotes
+ * the URL back. */
+void redact_add_userinfo(const char *s, size_t len);
 /* Registers s and its percent-decoded form (passwords in URLs are encoded). */
 void redact_add_url_part(const char *s, size_t len);
 /* A new string: in with every registered secret replaced by REDACTED. */

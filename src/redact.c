@@ -6,13 +6,25 @@
 
 static struct strlist secrets;
 
+static void add(const char *secret, size_t min)
+{
+    if (secret && strlen(secret) >= min && !strlist_contains(&secrets, secret))
+        strlist_push(&secrets, secret);
+}
+
 void redact_add(const char *secret)
 {
     /* Masking a one- to three-letter password everywhere would garble every
      * line ("/tmp" with password "p"), while the places that hold a password
      * (URL userinfo, password=) are never printed whole anyway. */
-    if (secret && strlen(secret) >= REDACT_MIN && !strlist_contains(&secrets, secret))
-        strlist_push(&secrets, secret);
+    add(secret, REDACT_MIN);
+}
+
+void redact_add_userinfo(const char *s, size_t len)
+{
+    char *u = xstrndup(s, len);
+    add(u, 1); /* "user:pw" as written: rare enough in free text to mask at any length */
+    free(u);
 }
 
 static int hexval(char c)

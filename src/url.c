@@ -18,8 +18,10 @@ static void register_uri_secrets(const char *rest)
             at = p;
     if (at) {
         const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (colon)
+        if (colon) {
+            redact_add_userinfo(rest, (size_t)(at - rest));
             redact_add_url_part(colon + 1, (size_t)(at - colon - 1));
+        }
     }
     for (const char *q = strstr(rest, "password="); q; q = strstr(q + 1, "password=")) {
         const char *v = q + strlen("password=");

@@ -73,6 +73,7 @@ static void test_refused(void **state)
     refused("postgresql://u:pa%zzss@db/app", NULL, "pa%zzss");
     refused("postgresql://u:pw@db/app?bogus_option=1", "bogus_option", NULL);
     refused("host=db password='unterminated", NULL, "unterminated");
+    refused("postgresql://u:pw%zz@db/app", NULL, "u:pw%zz"); /* short password, quoted back */
     redact_clear();
 }
 
