@@ -32,6 +32,13 @@ char *strlist_join(const struct strlist *l, const char *sep);
 void strlist_split_csv(struct strlist *l, const char *csv);
 void strlist_free(struct strlist *l);
 
+/* Reads a whole regular file of at most max bytes into *out (NUL-terminated,
+ * caller frees). 0, or an errno value: open/read errors as they come, EFBIG
+ * when larger than max, EINVAL when not a regular file, EIO on a short read. */
+int read_whole_file(const char *path, size_t max, char **out, size_t *len);
+/* The message for a read_whole_file error. */
+const char *read_error(int err);
+
 int64_t now_ms(void);            /* CLOCK_MONOTONIC */
 int64_t wall_ms(void);           /* CLOCK_REALTIME, ms since the epoch */
 /* "2026-11-23T21:00:00.123Z" into buf (at least 25 bytes). */

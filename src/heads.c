@@ -256,37 +256,10 @@ static bool alembic_file(const char *name)
 
 static char *read_script(const char *path, size_t *len, char **why)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        *why = xasprintf("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > HEADS_FILE_MAX) {
-        *why = xasprintf("%s: %s", path, S_ISREG(st.st_mode) ? "larger than 1 MiB" : "not a regular file");
-        close(fd);
-        return NULL;
-    }
-    char *buf = xmalloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (got != (size_t)st.st_size) {
-        *why = xasprintf("%s: short read", path);
-        free(buf);
-        return NULL;
-    }
-    buf[got] = '\0';
-    *len = got;
+    char *buf;
+    int rc = read_whole_file(path, HEADS_FILE_MAX, &buf, len);
+    if (rc)
+        *why = xasprintf("%s: %s", path, rc == EFBIG ? "larger than 1 MiB" : read_error(rc));
     return buf;
 }
 

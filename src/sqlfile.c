@@ -191,33 +191,17 @@ void sql_script_free(struct sql_script *s)
 
 static char *read_file(const char *path, size_t *len, struct err *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SQLFILE_MAX) {
-        err_set(e, "cannot read %s: %s", path,
-                fd < 0 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "larger than 16 MiB");
-        if (fd >= 0)
-            close(fd);
+    char *buf;
+    int rc = read_whole_file(path, SQLFILE_MAX, &buf, len);
+    if (rc) {
+        err_set(e, "cannot read %s: %s", path, rc == EFBIG ? "larger than 16 MiB" : read_error(rc));
         return NULL;
     }
-    char *buf = xmalloc((size_t)st.st_size + 1);
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    if (memchr(buf, '\0', got)) {
+    if (memchr(buf, '\0', *len)) {
         err_set(e, "%s is not a text file", path);
         free(buf);
         return NULL;
     }
-    *len = got;
     return buf;
 }
 

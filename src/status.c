@@ -172,38 +172,15 @@ out:
 
 /* --- reading it back -------------------------------------------------------- */
 
-static char *read_small_file(const char *path, struct err *e)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        err_set(e, "no status file at %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = xmalloc(STATUS_READ_MAX + 1);
-    size_t len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, STATUS_READ_MAX - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err_set(e, "cannot read status file %s: %s", path, strerror(errno));
-            close(fd);
-            free(buf);
-            return NULL;
-        }
-        if (n == 0 || (len += (size_t)n) == STATUS_READ_MAX)
-            break;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
 enum status_read_rc status_read(const char *path, char **text, struct err *e)
 {
-    *text = read_small_file(path, e);
-    if (!*text)
+    size_t len;
+    int rc = read_whole_file(path, STATUS_READ_MAX, text, &len);
+    if (rc) {
+        err_set(e, "%s status file at %s: %s", rc == ENOENT ? "no" : "cannot read the",
+                path, read_error(rc));
         return STATUS_MISSING;
+    }
     cJSON *o = cJSON_Parse(*text);
     bool ok = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "migrated"));
     cJSON_Delete(o);

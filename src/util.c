@@ -1,9 +1,12 @@
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -144,6 +147,51 @@ void strlist_free(struct strlist *l)
     free(l->v);
     l->v = NULL;
     l->n = l->cap = 0;
+}
+
+static int read_fd(int fd, size_t max, char **out, size_t *len)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return EINVAL;
+    if ((uintmax_t)st.st_size > max)
+        return EFBIG;
+    size_t size = (size_t)st.st_size, got = 0;
+    char *buf = xmalloc(size + 1);
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? errno : EIO;
+            free(buf);
+            return err;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+int read_whole_file(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = read_fd(fd, max, out, len);
+    close(fd);
+    return rc;
+}
+
+const char *read_error(int err)
+{
+    return err == EFBIG ? "file too large" : err == EINVAL ? "not a regular file" : strerror(err);
 }
 
 static int64_t clock_ms(clockid_t id)
