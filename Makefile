@@ -76,6 +76,7 @@ demo: deps $(BIN)
 
 bench: deps $(BIN) static
 	@sh bench/run.sh
+	@sh bench/init.sh
 
 -include $(wildcard mk/*.mk)
 
