@@ -28,7 +28,12 @@ struct sql_script {
 int sql_split(const char *text, size_t len, struct sql_script *out, struct err *e);
 void sql_script_free(struct sql_script *s);
 
-enum sqlfile_rc { SQLFILE_OK, SQLFILE_UNREADABLE, SQLFILE_FAILED, SQLFILE_CONNECTION };
-enum sqlfile_rc sqlfile_run(PGconn *conn, const char *path, struct err *e);
+/* Reads, splits and checks the file before anything connects: 0, or -1 with
+ * e set (unreadable, unterminated, empty, or transaction control). */
+int sqlfile_load(const char *path, struct sql_script *s, struct err *e);
+
+enum sqlfile_rc { SQLFILE_OK, SQLFILE_FAILED, SQLFILE_CONNECTION };
+/* Runs every statement in one transaction; on failure it was rolled back. */
+enum sqlfile_rc sqlfile_apply(PGconn *conn, const struct sql_script *s, struct err *e);
 
 #endif

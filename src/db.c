@@ -48,6 +48,15 @@ static void first_line(const char *msg, char *buf, size_t n)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* Server notices (RAISE NOTICE, "already exists, skipping") would go to
+ * stderr raw through libpq's default processor: route them through the log,
+ * which masks secrets. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    log_output("[SENTRY] ", message, strcspn(message, "\n"));
+}
+
 static void fill_server(struct db *d)
 {
     const char *v = PQparameterStatus(d->conn, "server_version");
@@ -64,6 +73,7 @@ enum db_rc db_connect(const char *conninfo, long wait_s, struct db *out, struct 
         PGconn *c = attempt(conninfo, deadline - now_ms());
         if (c && PQstatus(c) == CONNECTION_OK) {
             out->conn = c;
+            PQsetNoticeProcessor(c, notice_to_log, NULL);
             fill_server(out);
             return DB_OK;
         }

@@ -415,30 +415,39 @@ static int run_heads(struct config *c)
     return rc;
 }
 
-/* sql FILE: connect as the gate does, run the file in one transaction. */
+/* sql FILE: read and check the file, connect as the gate does, run it in
+ * one transaction. */
 static int run_sql(struct config *c)
 {
     struct db d;
+    struct sql_script script;
     struct err e = {{0}};
     log_banner("sql %s", c->sql_file);
+    if (sqlfile_load(c->sql_file, &script, &e) != 0) {
+        log_banner("FAILED (phase: sql)");
+        log_error("%s", e.msg);
+        return EX_CONFIG;
+    }
     log_plain("DB (redacted): %s", c->db.display);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
     enum db_rc dr = db_connect(c->db.conninfo, c->db_wait, &d, &e);
     if (dr != DB_OK) {
+        sql_script_free(&script);
         log_banner("FAILED (phase: connect)");
         log_error("%s", e.msg);
         return dr == DB_AUTH ? EX_AUTH : dr == DB_INTERRUPTED ? EX_SIGNAL_BASE + signals_gate_check()
                                                               : EX_UNREACHABLE;
     }
     log_note("DB OK: %s", PQdb(d.conn));
-    enum sqlfile_rc rc = sqlfile_run(d.conn, c->sql_file, &e);
+    enum sqlfile_rc rc = sqlfile_apply(d.conn, &script, &e);
     db_close(&d);
+    sql_script_free(&script);
     if (rc != SQLFILE_OK) {
         log_banner("FAILED (phase: sql)");
         log_error("%s", e.msg);
         log_note("nothing was applied");
-        return rc == SQLFILE_UNREADABLE ? EX_CONFIG : rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
+        return rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
     }
     log_banner("success: %s applied in one transaction", c->sql_file);
     return EX_OK;

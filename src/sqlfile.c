@@ -248,33 +248,36 @@ static bool exec_simple(PGconn *conn, const char *sql, struct err *e)
     return ok;
 }
 
-enum sqlfile_rc sqlfile_run(PGconn *conn, const char *path, struct err *e)
+int sqlfile_load(const char *path, struct sql_script *s, struct err *e)
 {
     size_t len = 0;
     char *text = read_file(path, &len, e);
-    struct sql_script s;
-    if (!text || sql_split(text, len, &s, e) != 0) {
-        free(text);
-        return SQLFILE_UNREADABLE;
-    }
+    int rc = text ? sql_split(text, len, s, e) : -1;
     free(text);
-    enum sqlfile_rc rc = SQLFILE_UNREADABLE;
-    for (size_t i = 0; i < s.n; i++)
-        if (transaction_control(s.v[i].text)) {
-            err_set(e, "line %d: %s is not allowed: the file runs in one transaction", s.v[i].line,
-                    transaction_control(s.v[i].text));
-            goto out;
+    if (rc)
+        return -1;
+    for (size_t i = 0; i < s->n; i++)
+        if (transaction_control(s->v[i].text)) {
+            err_set(e, "line %d: %s is not allowed: the file runs in one transaction", s->v[i].line,
+                    transaction_control(s->v[i].text));
+            sql_script_free(s);
+            return -1;
         }
-    if (s.n == 0) {
+    if (s->n == 0) {
         err_set(e, "%s holds no SQL statement", path);
-        goto out;
+        return -1;
     }
-    rc = SQLFILE_CONNECTION;
+    return 0;
+}
+
+enum sqlfile_rc sqlfile_apply(PGconn *conn, const struct sql_script *s, struct err *e)
+{
+    enum sqlfile_rc rc = SQLFILE_CONNECTION;
     if (!exec_simple(conn, "BEGIN", e))
         goto out;
     rc = SQLFILE_FAILED;
-    for (size_t i = 0; i < s.n; i++)
-        if (!run_one(conn, &s.v[i], e)) {
+    for (size_t i = 0; i < s->n; i++)
+        if (!run_one(conn, &s->v[i], e)) {
             PQclear(PQexec(conn, "ROLLBACK"));
             goto out;
         }
@@ -282,6 +285,5 @@ enum sqlfile_rc sqlfile_run(PGconn *conn, const char *path, struct err *e)
 out:
     if (rc != SQLFILE_OK && PQstatus(conn) != CONNECTION_OK)
         rc = SQLFILE_CONNECTION;
-    sql_script_free(&s);
     return rc;
 }
