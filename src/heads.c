@@ -291,6 +291,8 @@ static int cmp_script(const void *a, const void *b)
 static const struct script *find(const struct heads *h, const char *rev)
 {
     struct script key = {.rev = (char *)rev};
+    if (!h->n)
+        return NULL;
     return bsearch(&key, h->s, h->n, sizeof *h->s, cmp_script);
 }
 
@@ -302,6 +304,46 @@ static const struct script *resolve(const struct heads *h, const char *ident)
         if (strlist_contains(&h->s[i].labels, ident))
             s = &h->s[i];
     return s;
+}
+
+/* Alembic refuses a graph that loops (a revision that is its own ancestor
+ * through down_revision or depends_on); so do we, rather than compute heads
+ * Alembic would not. Iterative depth-first search with three colours. */
+static const char *find_cycle(const struct heads *h)
+{
+    enum { WHITE, GREY, BLACK };
+    unsigned char *colour = xcalloc(h->n, 1);
+    size_t *stack = xmalloc((h->n + 1) * sizeof *stack), *edge = xcalloc(h->n, sizeof *edge);
+    const char *looped = NULL;
+    for (size_t root = 0; root < h->n && !looped; root++) {
+        if (colour[root] != WHITE)
+            continue;
+        size_t top = 0;
+        stack[top++] = root;
+        colour[root] = GREY;
+        while (top && !looped) {
+            size_t cur = stack[top - 1];
+            const struct script *s = &h->s[cur];
+            size_t k = edge[cur]++;
+            if (k >= s->down.n + s->deps.n) {
+                colour[cur] = BLACK;
+                top--;
+                continue;
+            }
+            const char *ref = k < s->down.n ? s->down.v[k] : s->deps.v[k - s->down.n];
+            size_t next = (size_t)(resolve(h, ref) - h->s);
+            if (colour[next] == GREY)
+                looped = s->rev;
+            else if (colour[next] == WHITE) {
+                colour[next] = GREY;
+                stack[top++] = next;
+            }
+        }
+    }
+    free(colour);
+    free(stack);
+    free(edge);
+    return looped;
 }
 
 static int check_graph(struct heads *h)
@@ -319,6 +361,9 @@ static int check_graph(struct heads *h)
                 return (h->why = xasprintf("revision %s depends on %s, which no script defines",
                                            h->s[i].rev, h->s[i].deps.v[k])), -1;
     }
+    const char *looped = find_cycle(h);
+    if (looped)
+        return (h->why = xasprintf("revision %s is its own ancestor (a loop in the graph)", looped)), -1;
     return 0;
 }
 
@@ -356,7 +401,8 @@ void heads_load(const char *dir, struct heads *h)
     closedir(d);
     if (h->why)
         return;
-    qsort(h->s, h->n, sizeof *h->s, cmp_script);
+    if (h->n)
+        qsort(h->s, h->n, sizeof *h->s, cmp_script);
     if (check_graph(h) == 0) {
         compute_heads(h);
         h->known = true;

@@ -390,6 +390,8 @@ static int run_status(struct config *c)
         log_error("%s", e.msg);
         return EX_NOSTATUS;
     }
+    if (!*text)
+        log_error("%s", e.msg);
     fputs(text, stdout);
     free(text);
     return rc == STATUS_MIGRATED ? EX_OK : EX_NOT_MIGRATED;

@@ -176,6 +176,11 @@ enum status_read_rc status_read(const char *path, char **text, struct err *e)
 {
     size_t len;
     int rc = read_whole_file(path, STATUS_READ_MAX, text, &len);
+    if (rc == EFBIG) { /* a file is there, but not one of ours */
+        err_set(e, "status file %s is larger than 1 MiB: not migrated", path);
+        *text = xstrdup("");
+        return STATUS_NOT_MIGRATED;
+    }
     if (rc) {
         err_set(e, "%s status file at %s: %s", rc == ENOENT ? "no" : "cannot read the",
                 path, read_error(rc));

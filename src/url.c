@@ -53,11 +53,13 @@ static void register_kv_secrets(const char *s)
  * *driver when SQLAlchemy's +DRIVER suffix is present; 0 when not a URL. */
 static size_t scheme_len(const char *s, char **driver, char **scheme)
 {
+    /* Anything shaped "word://" is a URL, valid scheme or not, so that its
+     * userinfo is registered as a secret before any message can quote it. */
     const char *sep = strstr(s, "://");
-    if (!sep)
+    if (!sep || sep == s)
         return 0;
     for (const char *p = s; p < sep; p++)
-        if (!isalnum((unsigned char)*p) && *p != '+' && *p != '-' && *p != '.')
+        if (*p == '=' || isspace((unsigned char)*p))
             return 0;
     *scheme = xstrndup(s, (size_t)(sep - s));
     char *plus = strchr(*scheme, '+');
@@ -93,6 +95,8 @@ static char *to_conninfo(const char *s, const char *varname, char **driver, stru
     }
     register_uri_secrets(s + plen);
     bool ok = strcmp(scheme, "postgres") == 0 || strcmp(scheme, "postgresql") == 0;
+    for (const char *d = *driver; ok && d && *d; d++)
+        ok = isalnum((unsigned char)*d) || *d == '_';
     if (!ok || (*driver && !**driver)) {
         err_set(e, "%s has unsupported scheme '%.32s%s%.32s://' (expected postgres://, "
                    "postgresql:// or postgresql+DRIVER://)",
@@ -117,8 +121,11 @@ static void append_host(char **out, const char *host)
 {
     char *cur = *out;
     size_t n = strlen(cur);
-    cur = xrealloc(cur, n + strlen(host) * 3 + 1);
+    cur = xrealloc(cur, n + strlen(host) * 3 + 3);
     char *p = cur + n;
+    bool v6 = strchr(host, ':') && !strchr(host, ',') && host[0] != '/';
+    if (v6)
+        *p++ = '[';
     for (const char *h = host; *h; h++) {
         if (*h == '/') {
             memcpy(p, "%2F", 3);
@@ -127,6 +134,8 @@ static void append_host(char **out, const char *host)
             *p++ = *h;
         }
     }
+    if (v6)
+        *p++ = ']';
     *p = '\0';
     *out = cur;
 }
@@ -144,6 +153,29 @@ static bool ports_valid(const char *ports)
         p += n + (p[n] == ',');
     }
     return true;
+}
+
+/* Options libpq checks only when connecting; a bad value is a typo that no
+ * wait heals, so it is refused here as configuration. */
+static const char *bad_enum_option(PQconninfoOption *o)
+{
+    static const struct { const char *key, *values; } enums[] = {
+        {"sslmode", ",disable,allow,prefer,require,verify-ca,verify-full,"},
+        {"gssencmode", ",disable,prefer,require,"},
+        {"channel_binding", ",disable,prefer,require,"},
+        {"target_session_attrs", ",any,read-write,read-only,primary,standby,prefer-standby,"},
+    };
+    for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++) {
+        const char *v = opt(o, enums[i].key);
+        if (!v)
+            continue;
+        char *needle = xasprintf(",%s,", v);
+        bool known = !strchr(v, ',') && strstr(enums[i].values, needle);
+        free(needle);
+        if (!known)
+            return enums[i].key;
+    }
+    return NULL;
 }
 
 static char *display_form(PQconninfoOption *o)
@@ -201,8 +233,12 @@ int url_normalise(const char *in, const char *varname, struct dburl *out, struct
         return -1;
     }
     redact_add(opt(o, "password"));
-    if (!ports_valid(opt(o, "port"))) {
-        err_set(e, "%s has an invalid port '%.40s'", varname, opt(o, "port"));
+    const char *bad = bad_enum_option(o);
+    if (bad || !ports_valid(opt(o, "port"))) {
+        if (bad)
+            err_set(e, "%s has an invalid %s '%.40s'", varname, bad, opt(o, bad));
+        else
+            err_set(e, "%s has an invalid port '%.40s'", varname, opt(o, "port"));
         PQconninfoFree(o);
         free(conninfo);
         url_free(out);

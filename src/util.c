@@ -181,7 +181,9 @@ int read_whole_file(const char *path, size_t max, char **out, size_t *len)
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO where a file should be must not hang the gate;
+     * read_fd refuses anything but a regular file anyway. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return errno;
     int rc = read_fd(fd, max, out, len);

@@ -191,8 +191,37 @@ static void test_unknown_folders(void **state)
     assert_null(load_heads(&h));
     assert_non_null(strstr(h.why, "defined twice"));
     heads_free(&h);
+    put("a.py", "revision = 'a'\ndown_revision = 'b'\n");
+    put("a2.py", "revision = 'b'\ndown_revision = 'a'\n");
+    assert_null(load_heads(&h));
+    assert_non_null(strstr(h.why, "own ancestor"));
+    heads_free(&h);
+    put("a.py", "revision = 'a'\ndown_revision = None\ndepends_on = 'a'\n");
+    put("a2.py", "revision = 'a2'\ndown_revision = 'a'\n");
+    assert_null(load_heads(&h));
+    assert_non_null(strstr(h.why, "own ancestor"));
+    heads_free(&h);
     heads_load("/nonexistent-sentry-dir", &h);
     assert_false(h.known);
+    heads_free(&h);
+}
+
+static void test_empty_folder(void **state)
+{
+    (void)state;
+    struct heads h;
+    char *got = load_heads(&h);
+    assert_non_null(got);
+    assert_string_equal(got, "");
+    free(got);
+    struct strlist cur = {0}, pending = {0}, unknown = {0};
+    heads_compare(&h, &cur, &pending, &unknown);
+    assert_int_equal(pending.n + unknown.n, 0);
+    strlist_push(&cur, "x");
+    heads_compare(&h, &cur, &pending, &unknown);
+    assert_int_equal(unknown.n, 1);
+    strlist_free(&cur);
+    strlist_free(&unknown);
     heads_free(&h);
 }
 
@@ -204,6 +233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_branches_and_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depends_on_counts_as_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_folders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_folder, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,6 +57,11 @@ static void test_keyword_form(void **state)
     normalises("host=db port=5433 dbname=app user=u password=kvsecret",
                "host=db port=5433 dbname=app user=u password=kvsecret",
                "postgresql://******@db:5433/app", NULL);
+    normalises("postgresql://u:pw@[::1]:5433/app", "postgresql://u:pw@[::1]:5433/app",
+               "postgresql://******@[::1]:5433/app", NULL);
+    normalises("postgresql://db/app?sslmode=verify-full&target_session_attrs=read-write",
+               "postgresql://db/app?sslmode=verify-full&target_session_attrs=read-write",
+               "postgresql://db/app?sslmode=verify-full", NULL);
     normalises("host=/var/run/postgresql dbname=app", "host=/var/run/postgresql dbname=app",
                "postgresql://%2Fvar%2Frun%2Fpostgresql/app", NULL);
     redact_clear();
@@ -72,6 +77,12 @@ static void test_refused(void **state)
     /* libpq quotes the bad token back: the password must be masked in it. */
     refused("postgresql://u:pa%zzss@db/app", NULL, "pa%zzss");
     refused("postgresql://u:pw@db/app?bogus_option=1", "bogus_option", NULL);
+    refused("postgresql://u:pw@db/app?sslmode=bogus", "invalid sslmode 'bogus'", NULL);
+    refused("host=db gssencmode=maybe", "invalid gssencmode", NULL);
+    refused("postgresql://u:pw@db:notaport/app", "invalid port 'notaport'", NULL);
+    refused("postgresql://u:pw@db:70000/app", "invalid port", NULL);
+    refused("x_y://u:longsecret@db/app?x=1", "unsupported scheme", "longsecret");
+    refused("postgresql+bad-driver!://u:longsecret@db/app", "unsupported scheme", "longsecret");
     refused("host=db password='unterminated", NULL, "unterminated");
     refused("postgresql://u:pw%zz@db/app", NULL, "u:pw%zz"); /* short password, quoted back */
     redact_clear();
