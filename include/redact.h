@@ -19,6 +19,8 @@ void redact_add(const char *secret);
 void redact_add_userinfo(const char *s, size_t len);
 /* Registers s and its percent-decoded form (passwords in URLs are encoded). */
 void redact_add_url_part(const char *s, size_t len);
+/* The percent-decoded copy of s[0..len) ("%zz" stays as it is). */
+char *url_decode(const char *s, size_t len);
 /* A new string: in with every registered secret replaced by REDACTED. */
 char *redact_text(const char *in);
 void redact_clear(void);

@@ -62,7 +62,14 @@ static int string_literal(struct cursor *c, struct strlist *out, const char *nam
     }
     if (c->p >= c->end)
         return fail(c, name, "has an unterminated string");
-    strlist_push_owned(out, xstrndup(s, (size_t)(c->p - s)));
+    size_t n = (size_t)(c->p - s);
+    if (n == 0)
+        return fail(c, name, "has an empty id");
+    /* Alembic refuses these in revision ids; labels may hold them. */
+    bool is_id = strcmp(name, "revision") == 0 || strcmp(name, "down_revision") == 0;
+    if (is_id && (memchr(s, '@', n) || memchr(s, '-', n) || memchr(s, '+', n)))
+        return fail(c, name, "has an id with a character Alembic refuses (@, - or +)");
+    strlist_push_owned(out, xstrndup(s, n));
     c->p++;
     return 0;
 }

@@ -38,13 +38,11 @@ static int hexval(char c)
     return -1;
 }
 
-void redact_add_url_part(const char *s, size_t len)
+char *url_decode(const char *s, size_t len)
 {
-    char *raw = xstrndup(s, len);
     char *dec = xmalloc(len + 1), *d = dec;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-            hexval(s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             *d++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
@@ -52,6 +50,13 @@ void redact_add_url_part(const char *s, size_t len)
         }
     }
     *d = '\0';
+    return dec;
+}
+
+void redact_add_url_part(const char *s, size_t len)
+{
+    char *raw = xstrndup(s, len);
+    char *dec = url_decode(s, len);
     redact_add(raw);
     redact_add(dec);
     free(raw);

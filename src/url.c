@@ -7,26 +7,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Registers whatever could be a password before libpq sees the string, so
- * that even libpq's parse errors (which quote pieces of the input) are masked. */
+static void register_credentials(const char *userinfo, size_t len)
+{
+    const char *colon = memchr(userinfo, ':', len);
+    redact_add_userinfo(userinfo, len);
+    if (!colon)
+        return;
+    const char *pw = colon + 1, *end = userinfo + len;
+    redact_add_url_part(pw, (size_t)(end - pw));
+    /* libpq may split an unencoded '/' password into host and port and
+     * quote a piece back ("invalid port"): mask the pieces too. */
+    for (const char *p = pw; p < end;) {
+        size_t n = strcspn(p, "/");
+        if (p + n > end)
+            n = (size_t)(end - p);
+        redact_add_url_part(p, n);
+        p += n + 1;
+    }
+}
+
+static void register_params(const char *params)
+{
+    for (const char *p = params; *p;) {
+        size_t n = strcspn(p, "&"), k = strcspn(p, "=");
+        if (k < n) {
+            char *key = url_decode(p, k);
+            if (strcmp(key, "password") == 0) {
+                redact_add_url_part(p + k + 1, n - k - 1);
+                redact_add_url_part(p + k + 1, strcspn(p + k + 1, "&#"));
+            }
+            free(key);
+        }
+        p += n + (p[n] == '&');
+    }
+}
+
+/* password= in the query, with the key percent-decoded as libpq does; from
+ * every '?', as a malformed URL may hold several. */
+static void register_query_passwords(const char *rest)
+{
+    for (const char *q = strchr(rest, '?'); q; q = strchr(q + 1, '?'))
+        register_params(q + 1);
+}
+
+/* Registers every reading of the credentials before libpq sees the string,
+ * so that its parse errors (which quote pieces of the input) are masked:
+ * libpq's own (the userinfo ends at the first '@' met before any '/') and the
+ * one a user with an unencoded '/', '?', '#' or '@' in the password meant
+ * (up to the last '@'). */
 static void register_uri_secrets(const char *rest)
 {
-    size_t netloc = strcspn(rest, "/?#");
-    const char *at = NULL;
-    for (const char *p = rest; p < rest + netloc; p++)
-        if (*p == '@')
-            at = p;
-    if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (colon) {
-            redact_add_userinfo(rest, (size_t)(at - rest));
-            redact_add_url_part(colon + 1, (size_t)(at - colon - 1));
-        }
-    }
-    for (const char *q = strstr(rest, "password="); q; q = strstr(q + 1, "password=")) {
-        const char *v = q + strlen("password=");
-        redact_add_url_part(v, strcspn(v, "&#"));
-    }
+    size_t first = strcspn(rest, "@/");
+    if (rest[first] == '@')
+        register_credentials(rest, first);
+    const char *last = strrchr(rest, '@');
+    if (last)
+        register_credentials(rest, (size_t)(last - rest));
+    register_query_passwords(rest);
 }
 
 static void register_kv_secrets(const char *s)
@@ -91,6 +128,9 @@ static char *to_conninfo(const char *s, const char *varname, char **driver, stru
             return NULL;
         }
         register_kv_secrets(s);
+        /* A URL quoted inside key=value text still carries credentials. */
+        for (const char *u = strstr(s, "://"); u; u = strstr(u + 3, "://"))
+            register_uri_secrets(u + 3);
         return xstrdup(s);
     }
     register_uri_secrets(s + plen);

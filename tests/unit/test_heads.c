@@ -79,6 +79,11 @@ static void test_refusals(void **state)
     refuses("revision = 'a'\ndown_revision = ('b' 'c')\n", 41, "sequence");
     refuses("revision == 'a'\n", 16, "plain assignment");
     refuses("revision = 'a'\0\ndown_revision = None\n", 37, "binary");
+    refuses("revision = ''\ndown_revision = None\n", 35, "empty id");
+    refuses("revision = 'b'\ndown_revision = ''\n", 34, "empty id");
+    refuses("revision = 'b'\ndown_revision = None\nbranch_labels = ('',)\n", 58, "empty id");
+    refuses("revision = 'b-1'\ndown_revision = None\n", 38, "Alembic refuses");
+    refuses("revision = 'b'\ndown_revision = 'a@x'\n", 37, "Alembic refuses");
 }
 
 /* --- folders ------------------------------------------------------------------ */

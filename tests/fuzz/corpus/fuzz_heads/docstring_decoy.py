@@ -1,0 +1,5 @@
+"""
+revision = 'fake'
+"""
+revision = u"real"
+down_revision = r'base'

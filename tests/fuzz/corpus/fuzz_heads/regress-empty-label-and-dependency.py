@@ -1,0 +1,4 @@
+revision = 'a'
+down_revision = None
+branch_labels = ('',)
+depends_on = ''

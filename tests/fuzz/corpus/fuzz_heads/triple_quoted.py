@@ -1,0 +1,2 @@
+revision = '''abc'''
+down_revision = None

@@ -1,0 +1,4 @@
+-- leading comment;
+/* block /* nested; */ still; */
+SELECT 1; -- trailing;
+/* only a comment */

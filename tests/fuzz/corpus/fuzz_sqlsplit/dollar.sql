@@ -1,0 +1,3 @@
+CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;
+DO $body$ BEGIN RAISE NOTICE 'x;'; END $body$;
+SELECT $1;

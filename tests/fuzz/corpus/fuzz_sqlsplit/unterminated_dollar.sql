@@ -1,0 +1,1 @@
+DO $x$ BEGIN NULL; END $y$;
