@@ -31,6 +31,8 @@ char *strlist_join(const struct strlist *l, const char *sep);
 /* Splits on commas, trims blanks, drops empty items. */
 void strlist_split_csv(struct strlist *l, const char *csv);
 void strlist_free(struct strlist *l);
+/* The items as an argv: NULL-terminated, owned by the list. */
+char **strlist_argv(struct strlist *l);
 
 /* Reads a whole regular file of at most max bytes into *out (NUL-terminated,
  * caller frees). 0, or an errno value: open/read errors as they come, EFBIG

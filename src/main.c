@@ -97,8 +97,7 @@ static int phase_lock(struct gate *g)
         log_note("lock %lld acquired", (long long)g->cfg->lock_key);
         return 0;
     case LOCK_TIMEOUT:
-        return fail(g, "lock", EX_LOCK);
-    case LOCK_INTERRUPTED:
+    case LOCK_INTERRUPTED: /* fail() turns it into 128+N */
         return fail(g, "lock", EX_LOCK);
     default:
         return fail(g, "lock", EX_UNREACHABLE);
@@ -128,7 +127,8 @@ static void load_heads(struct gate *g)
         strlist_push(&g->st.heads, g->heads.heads.v[i]);
 }
 
-/* 1 when the database is already at the heads, 0 when not, or an exit code. */
+/* Sets *at when the database is already at the heads; a broken chain is
+ * recovered (SENTRY_RECOVER=stamp) or fails the phase. 0, or the exit code. */
 static int at_heads(struct gate *g, bool *at)
 {
     struct strlist pending = {0}, unknown = {0};
@@ -172,9 +172,7 @@ static int run_migration(struct gate *g)
     log_banner("%s", cmd);
     free(cmd);
     struct migrate_result r;
-    strlist_push_owned(&c->migrate_argv, NULL); /* argv must end in NULL */
-    c->migrate_argv.n--;
-    enum migrate_rc rc = migrate_run(c->migrate_argv.v, c->migrate_timeout, &r, &g->e);
+    enum migrate_rc rc = migrate_run(strlist_argv(&c->migrate_argv), c->migrate_timeout, &r, &g->e);
     g->st.migration.ran = r.ran;
     g->st.migration.exit_code = r.exit_code;
     g->st.migration.duration_ms = r.duration_ms;

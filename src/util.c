@@ -70,12 +70,18 @@ char *xasprintf(const char *fmt, ...)
     return p;
 }
 
-void strlist_push_owned(struct strlist *l, char *s)
+/* Room for one more item (and so for an argv's closing NULL). */
+static void reserve(struct strlist *l)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 8;
         l->v = xrealloc(l->v, l->cap * sizeof *l->v);
     }
+}
+
+void strlist_push_owned(struct strlist *l, char *s)
+{
+    reserve(l);
     l->v[l->n++] = s;
 }
 
@@ -138,6 +144,13 @@ void strlist_split_csv(struct strlist *l, const char *csv)
             strlist_push_owned(l, xstrndup(a, (size_t)(b - a)));
         p = *end ? end + 1 : end;
     }
+}
+
+char **strlist_argv(struct strlist *l)
+{
+    reserve(l);
+    l->v[l->n] = NULL;
+    return l->v;
 }
 
 void strlist_free(struct strlist *l)
