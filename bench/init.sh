@@ -37,18 +37,8 @@ export PATH="/usr/bin:/bin:/usr/sbin:/sbin"
 
 # --- packages and binaries -----------------------------------------------------------
 sh "$ROOT/scripts/install-deps.sh"
-missing=""
-for p in $BENCH_PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-        || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    echo "bench/init: installing$missing" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+# shellcheck disable=SC2086
+sh "$ROOT/scripts/install-deps.sh" $BENCH_PKGS
 [ -x "$TINI_STATIC" ] || { echo "bench/init: $TINI_STATIC is missing (package tini)" >&2; exit 1; }
 [ -x "$TINI" ] || TINI=""
 

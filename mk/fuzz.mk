@@ -13,6 +13,8 @@
 # build/fuzz/artifacts/<target>/ (crash-*, leak-*, timeout-*); logs in
 # build/fuzz/logs/. Reproduce one: build/fuzz/<target> FILE
 
+# clang 14, its libFuzzer and sanitizer runtimes, llvm-symbolizer for stacks
+FUZZ_PKGS    := clang-14 libclang-rt-14-dev llvm-14 make pkg-config libpq-dev libcjson-dev
 FUZZ_CC      ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang-14)
 FUZZ_DIR     := build/fuzz
 FUZZ_TARGETS := fuzz_url fuzz_heads fuzz_split fuzz_columns fuzz_sqlsplit
@@ -42,7 +44,7 @@ FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 \
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps $(addprefix fuzz-run-,$(FUZZ_TARGETS))
 
 fuzz-deps:
-	@sh scripts/install-fuzz-deps.sh
+	@sh scripts/install-deps.sh $(FUZZ_PKGS)
 
 fuzz-build: fuzz-deps
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

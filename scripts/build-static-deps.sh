@@ -54,19 +54,8 @@ mkdir -p "$PREFIX/include/cjson" "$PREFIX/lib" "$LOGS" "$STAMPS" \
          "$APTDIR/lists/partial" "$APTDIR/archives/partial" "$DL" "$SRC"
 
 # ---------------------------------------------------------------- packages --
-missing=""
-for p in $STATIC_PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-        || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    [ "$(id -u)" -eq 0 ] || die "missing packages:$missing (run as root, or install them)"
-    say "installing$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    run apt-install apt-get update -qq
-    # shellcheck disable=SC2086
-    run apt-install apt-get install -y -qq --no-install-recommends $missing
-fi
+# shellcheck disable=SC2086
+sh "$TOP/scripts/install-deps.sh" $STATIC_PKGS
 command -v musl-gcc >/dev/null || die "musl-gcc not found (package musl-tools)"
 
 # ------------------------------------------------- private apt with deb-src --

@@ -1,13 +1,15 @@
 #!/bin/sh
-# Installs the Debian packages the build, the tests and the demo need.
-# Idempotent and quiet when everything is already there, so that `make test`
-# and `make demo` can call it on every run.
+# Installs Debian packages: the ones named as arguments (the static build, the
+# fuzzers and the init bench pass their own lists), or by default those the
+# build, the tests and the demo need. Idempotent and quiet when everything is
+# already there, so that every make target can call it on every run.
 set -eu
 
-PKGS="gcc make pkg-config libpq-dev libcjson-dev libcmocka-dev
+DEFAULT_PKGS="gcc make pkg-config libpq-dev libcjson-dev libcmocka-dev
       postgresql postgresql-contrib python3 python3-flask-migrate python3-psycopg2
       python3-pytest python3-yaml gunicorn openssl util-linux procps iproute2
       valgrind strace time"
+PKGS=${*:-$DEFAULT_PKGS}
 
 missing=""
 for p in $PKGS; do
