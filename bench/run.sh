@@ -26,50 +26,9 @@ case "$RUNS" in ''|*[!0-9]*) echo "bench: BENCH_RUNS must be a positive integer"
 [ -x "$BIN" ] || { echo "bench: $BIN is missing: run 'make bench' (it builds it first)" >&2; exit 1; }
 [ -f "$ROOT/tests/app/app.py" ] || { echo "bench: tests/app (the sample app) is missing" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/sentry-bench.XXXXXX)
-chmod 755 "$WORK"
-PGDIR="$WORK/pg"
-HARNESS_PID=""
-
-# shellcheck disable=SC2317  # called from the EXIT trap
-cleanup() {
-    rc=$?
-    trap - EXIT INT TERM HUP PIPE
-    if [ -n "$HARNESS_PID" ]; then
-        kill -TERM "$HARNESS_PID" 2>/dev/null || true
-        wait "$HARNESS_PID" 2>/dev/null || true
-    fi
-    "$PY" "$ROOT/tests/pgserver.py" stop "$PGDIR" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
-trap 'exit 141' PIPE
-
-echo "bench: starting a throwaway PostgreSQL in $PGDIR" >&2
-DATABASE_URL=$("$PY" "$ROOT/tests/pgserver.py" start "$PGDIR" | sed -n 's/^DATABASE_URL=//p')
-[ -n "$DATABASE_URL" ] || { echo "bench: could not start PostgreSQL" >&2; exit 1; }
-
-cp -R "$ROOT/tests/app" "$WORK/app"
-rm -rf "$WORK/app/__pycache__"
-
-echo "bench: migrating the sample app once (the gate, with flask db upgrade)" >&2
-rc=0
-(
-    cd "$WORK/app"
-    exec env -i PATH=/usr/bin:/bin HOME="${HOME:-/root}" LANG=C.UTF-8 \
-        DATABASE_URL="$DATABASE_URL" FLASK_APP=app.py \
-        SENTRY_STATUS_FILE="$WORK/status.json" SENTRY_REQUIRE_COLUMNS="$COLUMNS" \
-        "$BIN"
-) >"$WORK/migrate.log" 2>&1 || rc=$?
-if [ $rc -ne 0 ]; then
-    echo "bench: the first (migrating) gate run failed with exit code $rc:" >&2
-    sed 's/^/    /' "$WORK/migrate.log" >&2
-    exit 1
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_setup bench "$BIN"
 
 # The harness runs in the background and the shell waits for it, so that a
 # signal to this script stops it at once (the EXIT trap then cleans up).
