@@ -15,6 +15,7 @@
 #include "fuzz_common.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 
 #include "err.h"
@@ -57,6 +58,29 @@ static char *pct_decode(const char *s, size_t n)
     return out;
 }
 
+/* True when the error message for `input` with s[0..n) overwritten still
+ * contains f: the text comes from the message's own wording (say
+ * "postgresql://"), not from the password. Clears the redact registry: the
+ * caller's message is already a finished string. */
+static bool message_holds_it_anyway(const char *input, const char *s, size_t n, const char *f)
+{
+    char *other = strdup(input);
+    if (!other)
+        abort();
+    char *at = other + (s - input);
+    for (size_t i = 0; i < n; i++)
+        at[i] = at[i] == 'Z' ? 'Y' : 'Z';
+    redact_clear();
+    struct dburl u;
+    struct err e = {{0}};
+    if (url_normalise(other, "DATABASE_URL", &u, &e) == 0)
+        url_free(&u);
+    redact_clear();
+    bool anyway = strstr(e.msg, f) != NULL;
+    free(other);
+    return anyway;
+}
+
 /* The message must contain neither s[0..n) nor its decoded form when either
  * is long enough to be registered and occurs exactly once in the input (a
  * string found elsewhere in the input may legitimately be quoted from
@@ -69,11 +93,15 @@ static void check_not_quoted(const char *msg, const char *input, const char *s, 
     const char *forms[2] = {raw, dec};
     for (int k = 0; k < 2; k++) {
         const char *f = forms[k];
-        if (strlen(f) < REDACT_MIN)
+        /* Too short to be registered; or holding '*', which the mask itself
+         * ("******") can spell next to the message's own text. */
+        if (strlen(f) < REDACT_MIN || strchr(f, '*'))
             continue;
         const char *first = strstr(input, f);
         if (first && strstr(first + 1, f))
             continue; /* ambiguous: appears more than once in the input */
+        if (strstr(msg, f) && message_holds_it_anyway(input, s, n, f))
+            continue;
         CHECKF(strstr(msg, f) == NULL, "%s password '%s' leaked in error: %s", what, f, msg);
     }
     free(raw);
