@@ -58,3 +58,15 @@ def test_password_not_in_config_with_flag(sentry, db):
     assert PASSWORD not in r.stdout
     assert "10.9.8.7" not in r.stdout
     assert "127.0.0.1:%d" % db.port in r.stdout
+
+
+def test_password_in_migration_output_is_masked(sentry, db):
+    # a migration tool that prints the URL it got: masked in the log and the tail
+    r = sentry.run([], env={
+        "SENTRY_MIGRATE_CMD": "sh -c 'echo connecting to %s; echo done'" % db.url})
+    assert r.rc == 65, r  # the command migrated nothing: verify names the pending heads
+    lines = [l for l in r.lines if l.startswith("[migrate] connecting to")]
+    assert lines and "******" in lines[0], r
+    tail = r.status["migration"]["output_tail"]
+    assert any("******" in l for l in tail), tail
+    # (the run helper has already asserted the password is nowhere in the output)
