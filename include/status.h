@@ -1,8 +1,10 @@
 /* status: the status JSON of the contract, keys in the contract's order, and
  * its atomic write: a temporary file created exclusively in the same folder
- * (never following a link), written, fsync'd, renamed over the target, and
- * the folder fsync'd; on any failure the temporary file is removed, so
- * readers see the old file or the new one, never half of one. */
+ * (never following a link), written, fsync'd and renamed over the target; on
+ * any failure the temporary file is removed, so readers see the old file or
+ * the new one, never half of one. (The folder is not fsync'd: a crash may
+ * keep the old file, which the next gate replaces; every start is spared
+ * a second disk flush.) */
 #ifndef SENTRY_STATUS_H
 #define SENTRY_STATUS_H
 

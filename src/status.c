@@ -119,17 +119,6 @@ static char *dir_of(const char *path)
     return xstrndup(path, (size_t)(slash - path));
 }
 
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    /* Some filesystems cannot fsync a directory; the rename is done anyway. */
-    int rc = fsync(fd) != 0 && errno != EINVAL && errno != EROFS ? -1 : 0;
-    close(fd);
-    return rc;
-}
-
 static int write_temp(int fd, const char *text)
 {
     size_t n = strlen(text);
@@ -156,10 +145,6 @@ int status_write(const char *path, const struct status *s, struct err *e)
     if (werr || rename(tmp, path) != 0) {
         err_set(e, "cannot write status file %s: %s", path, strerror(werr ? werr : errno));
         unlink(tmp);
-        goto out;
-    }
-    if (sync_dir(dir) != 0) {
-        err_set(e, "cannot sync the folder of status file %s: %s", path, strerror(errno));
         goto out;
     }
     rc = 0;
