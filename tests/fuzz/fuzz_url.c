@@ -108,16 +108,21 @@ static void check_not_quoted(const char *msg, const char *input, const char *s, 
     free(dec);
 }
 
+/* What follows "scheme://" (leading blanks skipped), or NULL. */
+static const char *after_scheme(const char *input)
+{
+    while (isspace((unsigned char)*input))
+        input++;
+    const char *sep = strstr(input, "://");
+    return sep ? sep + 3 : NULL;
+}
+
 /* Error path: what libpq would take as the password of a postgres URI. */
 static void check_error_masks_uri_password(const char *input, const char *msg)
 {
-    const char *p = input;
-    while (isspace((unsigned char)*p))
-        p++;
-    const char *sep = strstr(p, "://");
-    if (!sep)
+    const char *start = after_scheme(input);
+    if (!start)
         return;
-    const char *start = sep + 3;
     /* libpq: credentials when an '@' comes before any '/'. */
     const char *q = start;
     while (*q && *q != '@' && *q != '/')
@@ -152,13 +157,9 @@ static void check_error_masks_uri_password(const char *input, const char *msg)
  * be quoted (libpq reads "user:abc/def@host" as host "user", port "abc"). */
 static void check_error_masks_intended_password(const char *input, const char *msg)
 {
-    const char *p = input;
-    while (isspace((unsigned char)*p))
-        p++;
-    const char *sep = strstr(p, "://");
-    if (!sep)
+    const char *start = after_scheme(input);
+    if (!start)
         return;
-    const char *start = sep + 3;
     const char *colon = start + strcspn(start, ":@/?#");
     const char *at = strrchr(start, '@');
     if (*colon != ':' || !at || at < colon || memchr(colon, '=', (size_t)(at - colon)))

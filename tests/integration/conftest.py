@@ -380,13 +380,18 @@ def app_dir(tmp_path):
     return dest
 
 
-@pytest.fixture
-def sentry(sentry_bin, app_dir, tmp_path, db):
+def make_sentry(sentry_bin, app_dir, tmp_path, db):
+    """A runner for DB with its status file and HOME under TMP_PATH."""
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     home = tmp_path / "home"
     home.mkdir()
     return Sentry(sentry_bin, app_dir, run_dir / "status.json", db, home)
+
+
+@pytest.fixture
+def sentry(sentry_bin, app_dir, tmp_path, db):
+    return make_sentry(sentry_bin, app_dir, tmp_path, db)
 
 
 @pytest.fixture

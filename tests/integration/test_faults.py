@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BANNER_SUCCESS, BINARY, HEAD, MARKER_CMD, Database, PgServer, Sentry,
+from conftest import (BANNER_SUCCESS, BINARY, HEAD, MARKER_CMD, Database, PgServer, make_sentry,
                       assert_failed, assert_status_shape, banner_failed, pid_alive, wait_dead)
 
 IS_ASAN = "asan" in str(BINARY)
@@ -54,11 +54,7 @@ def own_db(own_pg):
 
 @pytest.fixture
 def own_sentry(sentry_bin, app_dir, tmp_path, own_db):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    home = tmp_path / "home"
-    home.mkdir()
-    return Sentry(sentry_bin, app_dir, run_dir / "status.json", own_db, home)
+    return make_sentry(sentry_bin, app_dir, tmp_path, own_db)
 
 
 def error_lines(r):
