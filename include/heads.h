@@ -22,7 +22,6 @@
 struct script {
     char *rev;
     struct strlist down, deps, labels;
-    bool has_down; /* down_revision was assigned (None counts) */
 };
 
 struct heads {

@@ -1,4 +1,4 @@
-/* log: every line migration-sentry prints goes to stderr through log_emit,
+/* log: every line migration-sentry prints goes to stderr through one writer,
  * with registered secrets masked and each line written by a single write(2),
  * so that lines from several replicas sharing a log do not interleave.
  *   log_banner  "=== MIGRATION SENTRY: <text> ==="
@@ -11,7 +11,6 @@
 
 #include <stddef.h>
 
-void log_emit(const char *prefix, const char *body, size_t len);
 void log_banner(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -207,8 +207,6 @@ static int parse_field(struct cursor *c, struct script *s, int f, struct strlist
         return -1;
     if (f == F_REVISION && (is_none || rev->n != 1))
         return fail(c, name, "is not a single string");
-    if (f == F_DOWN)
-        s->has_down = true;
     return 0;
 }
 

@@ -22,7 +22,7 @@ static void write_all(const char *p, size_t n)
     }
 }
 
-void log_emit(const char *prefix, const char *body, size_t len)
+static void log_emit(const char *prefix, const char *body, size_t len)
 {
     char *raw = xmalloc(strlen(prefix) + len + 2);
     size_t plen = strlen(prefix);

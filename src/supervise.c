@@ -208,9 +208,9 @@ static int loop(int sfd, pid_t child)
 
 int supervise_init(char *const argv[], long grace_s, struct start_result *r, struct err *e)
 {
-    sigset_t all, saved;
+    sigset_t all;
     forwardable_set(&all);
-    if (sigprocmask(SIG_BLOCK, &all, &saved) != 0) {
+    if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) {
         err_set(e, "cannot block signals: %s", strerror(errno));
         return -1;
     }

@@ -46,7 +46,7 @@ static int same_list(const struct strlist *a, const struct strlist *b)
 
 static int same_script(const struct script *a, const struct script *b)
 {
-    return strcmp(a->rev, b->rev) == 0 && a->has_down == b->has_down &&
+    return strcmp(a->rev, b->rev) == 0 &&
            same_list(&a->down, &b->down) && same_list(&a->deps, &b->deps) &&
            same_list(&a->labels, &b->labels);
 }
@@ -82,7 +82,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         CHECK(why == NULL);
         check_id(s.rev, text, size, "revision");
-        CHECK(s.has_down);
         check_list(&s.down, text, size, "down_revision");
         check_list(&s.deps, text, size, "depends_on");
         check_list(&s.labels, text, size, "branch_labels");
