@@ -16,5 +16,8 @@ void log_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_output(const char *prefix, const char *line, size_t len);
+/* The gate phase now running ("config", "connect", ...), for the JSON log's
+ * "phase"; a static string. */
+void log_phase(const char *phase);
 
 #endif

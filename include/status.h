@@ -4,7 +4,10 @@
  * any failure the temporary file is removed, so readers see the old file or
  * the new one, never half of one. (The folder is not fsync'd: a crash may
  * keep the old file, which the next gate replaces; every start is spared
- * a second disk flush.) */
+ * a second disk flush.)
+ * struct status is a view, not a store: main fills it at the end from what
+ * the gate did (every pointer borrowed), and status_render turns it into
+ * text. */
 #ifndef SENTRY_STATUS_H
 #define SENTRY_STATUS_H
 
@@ -15,30 +18,37 @@
 #include "verify.h"
 
 #define STATUS_FORMAT 1
+#define STATUS_MAX_DIFFERENCES 50
 
 struct status {
     bool migrated;
-    bool current_known;        /* false: "alembic_current": null */
-    struct strlist current;    /* sorted */
+    const struct strlist *current; /* sorted; NULL: no version table ("alembic_current": null) */
     const struct columns *cols;
-    const bool *present;       /* NULL until verify has run */
-    struct strlist heads;      /* empty when unknown */
-    const char *phase;         /* "done" or the failed phase */
-    char *error;               /* NULL on success */
+    const bool *present;           /* NULL until verify has run */
+    const struct strlist *heads;   /* NULL or empty when unknown */
+    const struct strlist *ahead;   /* revisions a newer release applied; NULL: none */
+    const char *phase;             /* "done" or the failed phase */
+    const char *error;             /* NULL on success */
     struct {
         bool ran, recovered;
-        char *skipped;         /* why it did not run, or NULL */
-        int exit_code;         /* -1: null */
+        const char *skipped;       /* why it did not run, or NULL */
+        int exit_code;             /* -1: null */
+        int attempts;              /* runs of the command */
         int64_t duration_ms;
-        struct strlist tail;
+        const struct strlist *tail; /* NULL: none */
     } migration;
-    const char *database;      /* redacted */
-    char server_version[64];   /* "" : null */
+    struct {
+        const char *file;          /* NULL: no schema file in use */
+        long checked;              /* objects compared */
+        const struct strlist *differences; /* at most STATUS_MAX_DIFFERENCES are written */
+    } schema;
+    const char *database;          /* redacted */
+    const char *server_version;    /* NULL: null */
     int64_t started_wall, finished_wall, duration_ms;
 };
 
+/* Defaults: phase "config", nothing known yet. */
 void status_init(struct status *s);
-void status_free(struct status *s);
 /* The JSON text, newly allocated. */
 char *status_render(const struct status *s);
 /* 0, or -1 with e set. */

@@ -9,6 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+static const char *current_phase = "config";
+
+void log_phase(const char *phase)
+{
+    current_phase = phase;
+}
+
 static void write_all(const char *p, size_t n)
 {
     while (n) {

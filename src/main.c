@@ -23,23 +23,26 @@ enum exit_code {
     EX_NOEXEC = 126, EX_NOTFOUND = 127, EX_SIGNAL_BASE = 128,
 };
 
+/* What the gate found and did: its working state. The status record is
+ * derived from it once, at the end (status_of). */
 struct gate {
-    struct config *cfg;
-    struct status st;
+    const struct config *cfg;
+    int64_t start_mono, start_wall;
     struct db db;
-    struct heads heads;
-    bool *present;
     bool locked;
+    struct heads heads;
+    bool has_version_table;
+    struct strlist current;          /* alembic_version rows, sorted */
+    struct strlist ahead;            /* rows a newer release applied */
+    struct migrate_result mig;
+    const char *skipped;             /* why the command did not run */
+    bool recovered;
+    bool *present;                   /* per required column, once verify ran */
+    const char *phase;               /* the phase that failed, or "done" */
     struct err e;
 };
 
 /* --- ending the gate ------------------------------------------------------ */
-
-static void finish_status(struct gate *g, int64_t start_mono)
-{
-    g->st.finished_wall = wall_ms();
-    g->st.duration_ms = now_ms() - start_mono;
-}
 
 static void release(struct gate *g)
 {
@@ -57,20 +60,45 @@ static int fail(struct gate *g, const char *phase, int code)
         code = EX_SIGNAL_BASE + sig;
     }
     release(g);
-    g->st.phase = phase;
-    g->st.migrated = false;
-    free(g->st.error);
-    g->st.error = xstrdup(g->e.msg);
+    g->phase = phase;
     log_banner("FAILED (phase: %s)", phase);
     log_error("%s", g->e.msg);
     return code;
+}
+
+/* The status record: a view of what happened, nothing of its own. */
+static void status_of(const struct gate *g, struct status *st)
+{
+    status_init(st);
+    st->phase = g->phase ? g->phase : "config";
+    st->migrated = g->phase && strcmp(g->phase, "done") == 0;
+    st->error = st->migrated ? NULL : g->e.msg;
+    st->current = g->has_version_table ? &g->current : NULL;
+    st->cols = &g->cfg->columns;
+    st->present = g->present;
+    st->heads = g->heads.known ? &g->heads.heads : NULL;
+    st->ahead = &g->ahead;
+    st->migration.ran = g->mig.ran;
+    st->migration.skipped = g->skipped;
+    st->migration.exit_code = g->mig.exit_code;
+    st->migration.recovered = g->recovered;
+    st->migration.duration_ms = g->mig.duration_ms;
+    st->migration.attempts = g->mig.ran ? 1 : 0;
+    st->migration.tail = &g->mig.tail;
+    st->schema.file = g->cfg->schema_file;
+    st->database = g->cfg->db.display;
+    st->server_version = *g->db.server_version ? g->db.server_version : NULL;
+    st->started_wall = g->start_wall;
+    st->finished_wall = wall_ms();
+    st->duration_ms = now_ms() - g->start_mono;
 }
 
 /* --- the phases ------------------------------------------------------------ */
 
 static int phase_connect(struct gate *g)
 {
-    struct config *c = g->cfg;
+    const struct config *c = g->cfg;
+    log_phase("connect");
     if (c->db.pooled)
         log_note("warning: %s looks like a PgBouncer pooled endpoint; session advisory locks "
                  "do not hold through transaction pooling: use the direct connection string",
@@ -83,7 +111,6 @@ static int phase_connect(struct gate *g)
     default:
         return fail(g, "connect", EX_UNREACHABLE);
     }
-    snprintf(g->st.server_version, sizeof g->st.server_version, "%s", g->db.server_version);
     log_note("DB OK: %s", PQdb(g->db.conn));
     log_note("Server: PostgreSQL %s", g->db.server_version);
     return 0;
@@ -91,6 +118,7 @@ static int phase_connect(struct gate *g)
 
 static int phase_lock(struct gate *g)
 {
+    log_phase("lock");
     switch (lock_acquire(g->db.conn, g->cfg->lock_key, g->cfg->lock_wait, &g->e)) {
     case LOCK_OK:
         g->locked = true;
@@ -106,11 +134,9 @@ static int phase_lock(struct gate *g)
 
 static int read_current(struct gate *g, const char *phase)
 {
-    strlist_free(&g->st.current);
-    bool has_table = false;
-    if (db_alembic_current(g->db.conn, &g->st.current, &has_table, &g->e) != 0)
+    strlist_free(&g->current);
+    if (db_alembic_current(g->db.conn, &g->current, &g->has_version_table, &g->e) != 0)
         return fail(g, phase, EX_UNREACHABLE);
-    g->st.current_known = has_table;
     return 0;
 }
 
@@ -119,12 +145,8 @@ static void load_heads(struct gate *g)
     if (!g->cfg->migrations_dir)
         return;
     heads_load(g->cfg->migrations_dir, &g->heads);
-    if (!g->heads.known) {
+    if (!g->heads.known)
         log_note("script heads unknown (%s): the migration command decides", g->heads.why);
-        return;
-    }
-    for (size_t i = 0; i < g->heads.heads.n; i++)
-        strlist_push(&g->st.heads, g->heads.heads.v[i]);
 }
 
 /* Sets *at when the database is already at the heads; a broken chain is
@@ -132,7 +154,7 @@ static void load_heads(struct gate *g)
 static int at_heads(struct gate *g, bool *at)
 {
     struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->st.current, &pending, &unknown);
+    heads_compare(&g->heads, &g->current, &pending, &unknown);
     *at = pending.n == 0 && unknown.n == 0;
     int rc = 0;
     if (unknown.n) {
@@ -141,7 +163,7 @@ static int at_heads(struct gate *g, bool *at)
             rc = recover_stamp(g->db.conn, &g->heads.heads, &g->e) ? fail(g, "migrate", EX_MIGRATE) : 0;
             if (!rc) {
                 log_banner("RECOVERED: alembic_version rewritten from %s to heads %s", u, h);
-                g->st.migration.recovered = true;
+                g->recovered = true;
                 rc = read_current(g, "migrate");
                 *at = true;
             }
@@ -159,24 +181,14 @@ static int at_heads(struct gate *g, bool *at)
     return rc;
 }
 
-static void skip(struct gate *g, const char *why)
-{
-    free(g->st.migration.skipped);
-    g->st.migration.skipped = xstrdup(why);
-}
-
 static int run_migration(struct gate *g)
 {
-    struct config *c = g->cfg;
+    const struct config *c = g->cfg;
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);
-    struct migrate_result r;
-    enum migrate_rc rc = migrate_run(strlist_argv(&c->migrate_argv), c->migrate_timeout, &r, &g->e);
-    g->st.migration.ran = r.ran;
-    g->st.migration.exit_code = r.exit_code;
-    g->st.migration.duration_ms = r.duration_ms;
-    g->st.migration.tail = r.tail;
+    enum migrate_rc rc = migrate_run(strlist_argv((struct strlist *)&c->migrate_argv),
+                                     c->migrate_timeout, &g->mig, &g->e);
     if (rc != MIG_OK)
         return fail(g, "migrate", EX_MIGRATE);
     return read_current(g, "migrate");
@@ -184,6 +196,7 @@ static int run_migration(struct gate *g)
 
 static int phase_migrate(struct gate *g)
 {
+    log_phase("migrate");
     int rc = read_current(g, "migrate");
     if (rc)
         return rc;
@@ -192,17 +205,16 @@ static int phase_migrate(struct gate *g)
         return rc;
     if (g->cfg->no_migrate) {
         log_note("--no-migrate: not running the migration command");
-        skip(g, "--no-migrate");
+        g->skipped = "--no-migrate";
         return 0;
     }
     if (at) {
-        char *cur = strlist_join(&g->st.current, ",");
+        char *cur = strlist_join(&g->current, ",");
         char *cmd = strlist_join(&g->cfg->migrate_argv, " ");
         log_note("database already at heads (%s); skipping %s", cur, cmd);
         free(cur);
         free(cmd);
-        skip(g, g->st.migration.recovered ? "stamped to heads (SENTRY_RECOVER=stamp)"
-                                          : "database already at heads");
+        g->skipped = g->recovered ? "stamped to heads (SENTRY_RECOVER=stamp)" : "database already at heads";
         return 0;
     }
     return run_migration(g);
@@ -213,7 +225,7 @@ static int check_revisions(struct gate *g)
     if (!g->heads.known)
         return 0;
     struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->st.current, &pending, &unknown);
+    heads_compare(&g->heads, &g->current, &pending, &unknown);
     int rc = 0;
     if (pending.n || unknown.n) {
         char *p = strlist_join(&pending, ","), *u = strlist_join(&unknown, ",");
@@ -231,12 +243,11 @@ static int check_revisions(struct gate *g)
 static int phase_verify(struct gate *g)
 {
     const struct columns *cols = &g->cfg->columns;
+    log_phase("verify");
     log_banner("verifying required columns");
     g->present = xcalloc(cols->n, sizeof *g->present);
     if (verify_columns(g->db.conn, cols, g->present, &g->e) != 0)
         return fail(g, "verify", PQstatus(g->db.conn) == CONNECTION_OK ? EX_VERIFY : EX_UNREACHABLE);
-    g->st.cols = cols;
-    g->st.present = g->present;
     struct strlist missing = {0};
     for (size_t i = 0; i < cols->n; i++)
         if (!g->present[i])
@@ -254,11 +265,13 @@ static int phase_verify(struct gate *g)
     return rc;
 }
 
-static int write_status(struct gate *g, int code, int64_t start)
+static int write_status(struct gate *g, int code)
 {
-    finish_status(g, start);
+    struct status st;
+    status_of(g, &st);
     struct err we = {{0}};
-    if (status_write(g->cfg->status_file, &g->st, &we) == 0)
+    log_phase("status");
+    if (status_write(g->cfg->status_file, &st, &we) == 0)
         return code;
     if (code == EX_OK)
         log_banner("FAILED (phase: status)");
@@ -305,28 +318,30 @@ static int run_supervise_only(int argc, char **argv)
     return command_exit(argv + 3, grace, true);
 }
 
-static void gate_init(struct gate *g, struct config *c)
+static void gate_init(struct gate *g, const struct config *c)
 {
     memset(g, 0, sizeof *g);
     g->cfg = c;
-    status_init(&g->st);
-    g->st.database = c->db.display;
-    g->st.started_wall = wall_ms();
+    g->start_mono = now_ms();
+    g->start_wall = wall_ms();
+    g->mig.exit_code = -1;
 }
 
 static void gate_free(struct gate *g)
 {
     release(g);
-    status_free(&g->st);
     heads_free(&g->heads);
+    strlist_free(&g->current);
+    strlist_free(&g->ahead);
+    migrate_result_free(&g->mig);
     free(g->present);
 }
 
 static int run_gate(struct config *c)
 {
-    int64_t start = now_ms();
     struct gate g;
     gate_init(&g, c);
+    log_phase("config");
     log_banner("starting");
     log_plain("FLASK_APP=%s", getenv("FLASK_APP") ? getenv("FLASK_APP") : "");
     log_plain("DB (redacted): %s", c->db.display);
@@ -342,15 +357,14 @@ static int run_gate(struct config *c)
         rc = phase_migrate(&g);
     if (!rc)
         rc = phase_verify(&g);
-    if (!rc) {
-        g.st.phase = "done";
-        g.st.migrated = true;
-    }
+    if (!rc)
+        g.phase = "done";
     release(&g);
-    rc = write_status(&g, rc, start);
+    rc = write_status(&g, rc);
     gate_free(&g);
     if (rc)
         return rc;
+    log_phase("start");
     log_banner("success");
     return c->command ? start_command(c) : EX_OK;
 }
@@ -358,21 +372,19 @@ static int run_gate(struct config *c)
 /* check: config, connect, verify; the status JSON on stdout, nothing written. */
 static int run_check(struct config *c)
 {
-    int64_t start = now_ms();
     struct gate g;
-    gate_init(&g, c);
     if (c->src[S_DB_WAIT] == SRC_DEFAULT)
         c->db_wait = 0; /* a probe answers now; it does not wait a minute */
+    gate_init(&g, c);
     load_heads(&g);
     int rc = phase_connect(&g);
     if (!rc && !(rc = read_current(&g, "verify")))
         rc = phase_verify(&g);
-    if (!rc) {
-        g.st.phase = "done";
-        g.st.migrated = true;
-    }
-    finish_status(&g, start);
-    char *json = status_render(&g.st);
+    if (!rc)
+        g.phase = "done";
+    struct status st;
+    status_of(&g, &st);
+    char *json = status_render(&st);
     printf("%s\n", json);
     free(json);
     gate_free(&g);
@@ -479,6 +491,10 @@ int main(int argc, char **argv)
     case CMD_STATUS: rc = run_status(&c); break;
     case CMD_HEADS: rc = run_heads(&c); break;
     case CMD_CHECK: rc = run_check(&c); break;
+    case CMD_SCHEMA:
+        log_error("schema: not available in this build yet");
+        rc = EX_CONFIG;
+        break;
     case CMD_SQL: rc = run_sql(&c); break;
     case CMD_GATE: rc = run_gate(&c); break;
     }

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +19,15 @@ void status_init(struct status *s)
     s->migration.exit_code = -1;
 }
 
-void status_free(struct status *s)
-{
-    strlist_free(&s->current);
-    strlist_free(&s->heads);
-    strlist_free(&s->migration.tail);
-    free(s->error);
-    free(s->migration.skipped);
-}
-
 static cJSON *string_or_null(const char *v)
 {
     return v ? cJSON_CreateString(v) : cJSON_CreateNull();
 }
 
-static cJSON *string_array(const struct strlist *l)
+static cJSON *string_array(const struct strlist *l, size_t max)
 {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < l->n; i++)
+    for (size_t i = 0; l && i < l->n && i < max; i++)
         cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]));
     return a;
 }
@@ -57,8 +49,18 @@ static cJSON *migration_object(const struct status *s)
                                                   : cJSON_CreateNumber(s->migration.exit_code));
     cJSON_AddItemToObject(m, "recovered", cJSON_CreateBool(s->migration.recovered));
     cJSON_AddItemToObject(m, "duration_ms", cJSON_CreateNumber((double)s->migration.duration_ms));
-    cJSON_AddItemToObject(m, "output_tail", string_array(&s->migration.tail));
+    cJSON_AddItemToObject(m, "attempts", cJSON_CreateNumber(s->migration.attempts));
+    cJSON_AddItemToObject(m, "output_tail", string_array(s->migration.tail, SIZE_MAX));
     return m;
+}
+
+static cJSON *schema_object(const struct status *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "file", string_or_null(s->schema.file));
+    cJSON_AddItemToObject(o, "checked", cJSON_CreateNumber((double)s->schema.checked));
+    cJSON_AddItemToObject(o, "differences", string_array(s->schema.differences, STATUS_MAX_DIFFERENCES));
+    return o;
 }
 
 char *status_render(const struct status *s)
@@ -66,18 +68,20 @@ char *status_render(const struct status *s)
     char started[32], finished[32];
     iso8601_ms(s->started_wall, started, sizeof started);
     iso8601_ms(s->finished_wall, finished, sizeof finished);
-    char *current = s->current_known && s->current.n ? strlist_join(&s->current, ",") : NULL;
+    char *current = s->current && s->current->n ? strlist_join(s->current, ",") : NULL;
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "migrated", cJSON_CreateBool(s->migrated));
     cJSON_AddItemToObject(o, "alembic_current", string_or_null(current));
     cJSON_AddItemToObject(o, "checks", checks_object(s));
-    cJSON_AddItemToObject(o, "alembic_heads", string_array(&s->heads));
+    cJSON_AddItemToObject(o, "alembic_heads", string_array(s->heads, SIZE_MAX));
+    cJSON_AddItemToObject(o, "alembic_ahead", string_array(s->ahead, SIZE_MAX));
     cJSON_AddItemToObject(o, "phase", cJSON_CreateString(s->phase));
     cJSON_AddItemToObject(o, "error", string_or_null(s->error));
     cJSON_AddItemToObject(o, "migration", migration_object(s));
+    cJSON_AddItemToObject(o, "schema", schema_object(s));
     cJSON_AddItemToObject(o, "database", string_or_null(s->database));
-    cJSON_AddItemToObject(o, "server_version", string_or_null(*s->server_version ? s->server_version : NULL));
+    cJSON_AddItemToObject(o, "server_version", string_or_null(s->server_version));
     cJSON_AddItemToObject(o, "started_at", cJSON_CreateString(started));
     cJSON_AddItemToObject(o, "finished_at", cJSON_CreateString(finished));
     cJSON_AddItemToObject(o, "duration_ms", cJSON_CreateNumber((double)s->duration_ms));

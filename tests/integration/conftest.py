@@ -35,10 +35,12 @@ REV3 = "3c4d5e6f7081"
 REVS = (REV1, REV2, REV3)
 HEAD = REV3
 
-STATUS_KEYS = ["migrated", "alembic_current", "checks", "alembic_heads", "phase", "error",
-               "migration", "database", "server_version", "started_at", "finished_at",
-               "duration_ms", "sentry_version", "format"]
-MIGRATION_KEYS = ["ran", "skipped", "exit_code", "recovered", "duration_ms", "output_tail"]
+STATUS_KEYS = ["migrated", "alembic_current", "checks", "alembic_heads", "alembic_ahead", "phase",
+               "error", "migration", "schema", "database", "server_version", "started_at",
+               "finished_at", "duration_ms", "sentry_version", "format"]
+MIGRATION_KEYS = ["ran", "skipped", "exit_code", "recovered", "duration_ms", "attempts",
+                  "output_tail"]
+SCHEMA_KEYS = ["file", "checked", "differences"]
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 BANNER_START = "=== MIGRATION SENTRY: starting ==="
@@ -119,6 +121,8 @@ def assert_status_shape(st):
     assert all(isinstance(v, bool) for v in st["checks"].values()), st["checks"]
     assert isinstance(st["alembic_heads"], list)
     assert all(isinstance(h, str) for h in st["alembic_heads"])
+    assert isinstance(st["alembic_ahead"], list)
+    assert all(isinstance(h, str) for h in st["alembic_ahead"])
     assert isinstance(st["phase"], str)
     assert st["error"] is None or isinstance(st["error"], str)
     m = st["migration"]
@@ -130,8 +134,16 @@ def assert_status_shape(st):
     assert isinstance(m["recovered"], bool)
     assert isinstance(m["duration_ms"], int) and not isinstance(m["duration_ms"], bool)
     assert m["duration_ms"] >= 0
+    assert isinstance(m["attempts"], int) and not isinstance(m["attempts"], bool)
+    assert m["attempts"] >= (1 if m["ran"] else 0)
     assert isinstance(m["output_tail"], list) and len(m["output_tail"]) <= 50
     assert all(isinstance(l, str) for l in m["output_tail"])
+    sc = st["schema"]
+    assert isinstance(sc, dict) and list(sc.keys()) == SCHEMA_KEYS, sc
+    assert sc["file"] is None or isinstance(sc["file"], str)
+    assert isinstance(sc["checked"], int) and not isinstance(sc["checked"], bool)
+    assert isinstance(sc["differences"], list) and len(sc["differences"]) <= 50
+    assert all(isinstance(d, str) for d in sc["differences"])
     assert st["database"] is None or isinstance(st["database"], str)
     assert st["server_version"] is None or isinstance(st["server_version"], str)
     assert ISO_MS_Z.match(st["started_at"]), st["started_at"]

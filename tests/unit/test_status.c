@@ -16,10 +16,13 @@
 #include "status.h"
 
 static const char *const top_keys[] = {
-    "migrated", "alembic_current", "checks", "alembic_heads", "phase", "error", "migration",
-    "database", "server_version", "started_at", "finished_at", "duration_ms", "sentry_version", "format",
+    "migrated", "alembic_current", "checks", "alembic_heads", "alembic_ahead", "phase", "error",
+    "migration", "schema", "database", "server_version", "started_at", "finished_at", "duration_ms",
+    "sentry_version", "format",
 };
-static const char *const migration_keys[] = {"ran", "skipped", "exit_code", "recovered", "duration_ms", "output_tail"};
+static const char *const migration_keys[] = {"ran", "skipped", "exit_code", "recovered", "duration_ms",
+                                             "attempts", "output_tail"};
+static const char *const schema_keys[] = {"file", "checked", "differences"};
 
 static void keys_in_order(cJSON *o, const char *const *keys, size_t n)
 {
@@ -43,18 +46,25 @@ static void test_success_shape(void **state)
     struct err e;
     assert_int_equal(columns_parse(&items, "x", &cols, &e), 0);
     bool present[2] = {true, false};
+    struct strlist current = {0}, heads = {0}, diffs = {0};
     s.migrated = true;
-    s.current_known = true;
-    strlist_push(&s.current, "bbb");
-    strlist_push(&s.current, "aaa");
-    strlist_sort(&s.current);
+    strlist_push(&current, "bbb");
+    strlist_push(&current, "aaa");
+    strlist_sort(&current);
+    s.current = &current;
     s.cols = &cols;
     s.present = present;
-    strlist_push(&s.heads, "aaa");
+    strlist_push(&heads, "aaa");
+    s.heads = &heads;
+    for (int i = 0; i < STATUS_MAX_DIFFERENCES + 5; i++)
+        strlist_push_owned(&diffs, xasprintf("index ix_%d missing", i));
+    s.schema.file = "migrations/schema.json";
+    s.schema.checked = 12;
+    s.schema.differences = &diffs;
     s.phase = "done";
-    s.migration.skipped = xstrdup("database already at heads");
+    s.migration.skipped = "database already at heads";
     s.database = "postgresql://******@db/app";
-    strcpy(s.server_version, "15.18");
+    s.server_version = "15.18";
     s.started_wall = 1795467600123;
     s.finished_wall = 1795467600141;
     s.duration_ms = 18;
@@ -62,7 +72,11 @@ static void test_success_shape(void **state)
     cJSON *o = cJSON_Parse(text);
     assert_non_null(o);
     keys_in_order(o, top_keys, sizeof top_keys / sizeof *top_keys);
-    keys_in_order(cJSON_GetObjectItem(o, "migration"), migration_keys, 6);
+    keys_in_order(cJSON_GetObjectItem(o, "migration"), migration_keys, 7);
+    keys_in_order(cJSON_GetObjectItem(o, "schema"), schema_keys, 3);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "schema"), "differences")),
+                     STATUS_MAX_DIFFERENCES);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "alembic_ahead")), 0);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "migrated")));
     assert_string_equal(cJSON_GetObjectItem(o, "alembic_current")->valuestring, "aaa,bbb");
     cJSON *checks = cJSON_GetObjectItem(o, "checks");
@@ -77,7 +91,9 @@ static void test_success_shape(void **state)
     assert_string_equal(cJSON_GetObjectItem(o, "sentry_version")->valuestring, SENTRY_VERSION);
     cJSON_Delete(o);
     free(text);
-    status_free(&s);
+    strlist_free(&current);
+    strlist_free(&heads);
+    strlist_free(&diffs);
     columns_free(&cols);
     strlist_free(&items);
 }
@@ -88,7 +104,7 @@ static void test_failure_nulls(void **state)
     struct status s;
     status_init(&s);
     s.phase = "connect";
-    s.error = xstrdup("database unreachable \"quoted\"");
+    s.error = "database unreachable \"quoted\"";
     char *text = status_render(&s);
     cJSON *o = cJSON_Parse(text);
     assert_non_null(o);
@@ -102,7 +118,6 @@ static void test_failure_nulls(void **state)
     assert_string_equal(cJSON_GetObjectItem(o, "error")->valuestring, "database unreachable \"quoted\"");
     cJSON_Delete(o);
     free(text);
-    status_free(&s);
 }
 
 static int count_entries(const char *dir)
@@ -150,7 +165,6 @@ static void test_atomic_write(void **state)
     free(bad);
     free(path);
     free(link_target);
-    status_free(&s);
 }
 
 static void test_read_not_migrated(void **state)
