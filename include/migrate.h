@@ -18,7 +18,17 @@
 #define MIGRATE_LINE_MAX 4096
 #define MIGRATE_KILL_GRACE_S 5
 
-enum migrate_rc { MIG_OK, MIG_FAILED, MIG_INTERRUPTED };
+enum migrate_rc { MIG_OK, MIG_FAILED, MIG_INTERRUPTED, MIG_LOST };
+
+/* Something the gate keeps watching while the command runs (the lock
+ * keeper): fd() says what to poll for it and until when (fd -1: nothing to
+ * poll, only the deadline); step() is called when that fd is ready or the
+ * deadline has passed, and returns false to stop the command (MIG_LOST). */
+struct migrate_watch {
+    int (*fd)(void *arg, short *events, int64_t *deadline);
+    bool (*step)(void *arg, short revents);
+    void *arg;
+};
 
 struct migrate_result {
     bool ran;
@@ -30,7 +40,10 @@ struct migrate_result {
 
 /* 0 when argv0 names an executable file (directly, or found on PATH). */
 int migrate_find_program(const char *argv0, const char *what, struct err *e);
-enum migrate_rc migrate_run(char *const argv[], long timeout_s, struct migrate_result *r, struct err *e);
+/* envp: the command's environment (NULL: the sentry's); watch may be NULL.
+ * Fills r (its tail replaced); r must be zeroed before the first run. */
+enum migrate_rc migrate_run(char *const argv[], char *const envp[], long timeout_s,
+                            const struct migrate_watch *watch, struct migrate_result *r, struct err *e);
 void migrate_result_free(struct migrate_result *r);
 
 /* The line-keeping half, on its own for the unit tests. */

@@ -1,15 +1,16 @@
-/* recover: SENTRY_RECOVER=stamp. When alembic_version names a revision no
- * script defines, rewrites the table to exactly the script heads in one
- * transaction (what `alembic stamp --purge heads` does), under the gate's
- * advisory lock. */
+/* recover: SENTRY_RECOVER=stamp. When the version table names a revision no
+ * script defines, rewrites the table to exactly the given rows (the script
+ * heads, as `alembic stamp --purge heads` writes them) inside the gate's
+ * lock transaction, in a savepoint: all of it or nothing. */
 #ifndef SENTRY_RECOVER_H
 #define SENTRY_RECOVER_H
 
-#include <libpq-fe.h>
+#include "db.h"
 #include "err.h"
 #include "util.h"
+#include "version.h"
 
-/* 0, or -1 with e set (nothing changed). */
-int recover_stamp(PGconn *conn, const struct strlist *heads, struct err *e);
+/* 0, or -1 with e set (nothing changed; -2: for lack of privilege). */
+int recover_stamp(struct db *d, const struct version_table *t, const struct strlist *rows, struct err *e);
 
 #endif

@@ -8,7 +8,7 @@
 #ifndef SENTRY_SQLFILE_H
 #define SENTRY_SQLFILE_H
 
-#include <libpq-fe.h>
+#include "db.h"
 #include <stddef.h>
 #include "err.h"
 
@@ -32,8 +32,9 @@ void sql_script_free(struct sql_script *s);
  * e set (unreadable, unterminated, empty, or transaction control). */
 int sqlfile_load(const char *path, struct sql_script *s, struct err *e);
 
-enum sqlfile_rc { SQLFILE_OK, SQLFILE_FAILED, SQLFILE_CONNECTION };
-/* Runs every statement in one transaction; on failure it was rolled back. */
-enum sqlfile_rc sqlfile_apply(PGconn *conn, const struct sql_script *s, struct err *e);
+enum sqlfile_rc { SQLFILE_OK, SQLFILE_FAILED, SQLFILE_CONNECTION, SQLFILE_INTERRUPTED };
+/* Runs every statement in one transaction; on failure (a gate signal
+ * included) nothing is committed. */
+enum sqlfile_rc sqlfile_apply(struct db *d, const struct sql_script *s, struct err *e);
 
 #endif

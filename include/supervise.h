@@ -26,6 +26,9 @@ struct start_result {
  * so that while the app runs it holds no database connection and none of the
  * gate's memory. */
 #define SUPERVISE_FLAG "--supervise-only="
+/* Appended to GRACE when the sentry inherited SIGPIPE ignored: the re-exec
+ * inherits it ignored either way (the sentry ignores it), so it is told. */
+#define SUPERVISE_PIPE_IGNORED ",sigpipe-ignored"
 
 /* Blocks every forwardable signal (none is lost across the exec: the mask
  * and pending signals survive it) and re-executes; returns only when that

@@ -15,7 +15,6 @@ struct dburl {
     char *conninfo; /* what libpq gets */
     char *display;  /* postgresql://[masked]@host:port/db: no password */
     char *driver;   /* the SQLAlchemy driver dropped, or NULL */
-    bool pooled;    /* looks like a transaction-pooling PgBouncer endpoint */
 };
 
 /* 0 on success, -1 with e set. */

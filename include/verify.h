@@ -6,6 +6,7 @@
 #define SENTRY_VERIFY_H
 
 #include <libpq-fe.h>
+#include "db.h"
 #include <stdbool.h>
 #include "err.h"
 #include "util.h"
@@ -24,7 +25,16 @@ struct columns {
 int columns_parse(const struct strlist *items, const char *what, struct columns *out, struct err *e);
 void columns_free(struct columns *c);
 
-/* Fills present[i] for each column; 0, or -1 with e set when a query failed. */
-int verify_columns(PGconn *conn, const struct columns *cols, bool *present, struct err *e);
+/* The one statement that checks every column (run only when there are any). */
+struct verify_query {
+    char *arrays[3];
+    const char *params[3];
+};
+void verify_query_init(struct verify_query *q, const struct columns *cols);
+void verify_query_free(struct verify_query *q);
+struct db_stmt verify_stmt(struct verify_query *q);
+/* Fills present[i] for each column from the statement's result; 0, or -1
+ * with e set when it failed (-2: for lack of privilege). */
+int verify_present(const struct columns *cols, const PGresult *r, bool *present, struct err *e);
 
 #endif

@@ -1,89 +1,229 @@
+/* lock: see lock.h. */
 #include "lock.h"
 #include "log.h"
-#include "signals.h"
-#include "util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#define POLL_FIRST_MS 50
-#define POLL_CAP_MS 500
+#define RETRY_FIRST_MS 250
+#define RETRY_CAP_MS 1000
+#define RELEASE_WAIT_MS 5000
 
-/* 1 taken, 0 busy, -1 error. */
-static int try_lock(PGconn *conn, const char *key, struct err *e)
+void lock_init(struct lock *l, int64_t key)
 {
-    const char *params[1] = {key};
-    PGresult *r = PQexecParams(conn, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, params,
-                               NULL, NULL, 0);
-    int rc = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        rc = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    else
-        err_set(e, "pg_try_advisory_lock failed: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    return rc;
+    memset(l, 0, sizeof *l);
+    l->key = key;
+    snprintf(l->keytext, sizeof l->keytext, "%" PRId64, key);
+    l->params[0] = l->keytext;
 }
 
-/* A bigint advisory lock shows in pg_locks as classid = high 32 bits,
- * objid = low 32 bits, objsubid = 1. */
-static void report_holder(PGconn *conn, const char *key, int64_t waited_ms)
+size_t lock_try_stmts(struct lock *l, struct db_stmt *out)
 {
-    static const char sql[] =
-        "SELECT l.pid, coalesce(a.application_name, ''),"
-        " coalesce(extract(epoch FROM now() - a.state_change)::bigint, 0)"
-        " FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-        " AND l.classid = (($1::bigint >> 32) & 4294967295)::oid"
-        " AND l.objid = ($1::bigint & 4294967295)::oid LIMIT 1";
-    const char *params[1] = {key};
-    PGresult *r = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        log_note("lock %s held by pid %s (%s) for %ss; waited %.1fs so far", key,
+    out[0] = (struct db_stmt){"BEGIN", 0, NULL, NULL};
+    out[1] = (struct db_stmt){"SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL, NULL};
+    out[2] = (struct db_stmt){"SELECT pg_catalog.pg_try_advisory_xact_lock($1::bigint)", 1, l->params, NULL};
+    return LOCK_TRY_STMTS;
+}
+
+enum lock_rc lock_took(struct lock *l, const struct db_stmt *s, struct err *e)
+{
+    for (size_t i = 0; i < LOCK_TRY_STMTS; i++) {
+        if (!db_ok(s[i].res)) {
+            err_set(e, "taking the advisory lock failed: %s", db_message(s[i].res));
+            return db_denied(s[i].res) ? LOCK_AUTH : LOCK_UNREACHABLE;
+        }
+    }
+    const PGresult *r = s[2].res;
+    l->held = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    return l->held ? LOCK_OK : LOCK_BUSY;
+}
+
+/* A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid =
+ * low 32 bits, objsubid = 1, in the database it was taken in (locks in
+ * another database with the same key are other locks). */
+static const char HOLDER_SQL[] =
+    "SELECT l.pid, coalesce(a.application_name, ''),"
+    " coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0)"
+    " FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+    " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
+    " AND l.classid = (($1::bigint >> 32) & 4294967295)::oid"
+    " AND l.objid = ($1::bigint & 4294967295)::oid LIMIT 1";
+
+static void report_holder(const struct lock *l, const PGresult *r, int64_t waited_ms)
+{
+    if (db_ok(r) && PQntuples(r) == 1)
+        log_note("lock %s held by pid %s (%s) for %ss; waited %.1fs so far", l->keytext,
                  PQgetvalue(r, 0, 0), *PQgetvalue(r, 0, 1) ? PQgetvalue(r, 0, 1) : "no application_name",
                  PQgetvalue(r, 0, 2), (double)waited_ms / 1000.0);
     else
-        log_note("lock %s is held by another session; waited %.1fs so far", key,
+        log_note("lock %s is held by another session; waited %.1fs so far", l->keytext,
                  (double)waited_ms / 1000.0);
-    PQclear(r);
 }
 
-enum lock_rc lock_acquire(PGconn *conn, int64_t key, long wait_s, struct err *e)
+/* A pause of about `base` ms, 0.75 to 1.25 of it, so that gates that found
+ * the lock taken at the same moment do not all come back at once. */
+static int64_t jittered(long base)
 {
-    char k[32];
-    snprintf(k, sizeof k, "%" PRId64, key);
-    int64_t start = now_ms(), deadline = start + wait_s * 1000, next_report = start;
-    long pause = POLL_FIRST_MS;
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)now_ms();
+    seed = seed * 1103515245u + 12345u;
+    return base * 3 / 4 + (long)((seed >> 16) % (unsigned)(base / 2 + 1));
+}
+
+struct waiting {
+    struct lock *l;
+    struct db *d;
+    int64_t start, deadline, next_report, lost_since;
+    long pause;
+};
+
+/* One try on a connection (made now if there is none): LOCK_OK, LOCK_BUSY,
+ * or why not. A connection that breaks or cannot be made is LOCK_BUSY until
+ * it has been gone for SENTRY_DB_WAIT. */
+static enum lock_rc try_once(struct waiting *w, struct err *e)
+{
+    int64_t now = now_ms();
+    if (!w->d->conn) {
+        if (w->lost_since < 0)
+            w->lost_since = now;
+        long left = (long)((w->lost_since + w->d->wait_s * 1000 - now) / 1000);
+        enum db_rc rc = db_reconnect(w->d, left > 0 ? left : 0, e);
+        if (rc != DB_OK)
+            return rc == DB_AUTH ? LOCK_AUTH : rc == DB_INTERRUPTED ? LOCK_INTERRUPTED : LOCK_UNREACHABLE;
+    }
+    struct db_stmt s[LOCK_TRY_STMTS + 1];
+    size_t n = lock_try_stmts(w->l, s);
+    bool report = now >= w->next_report;
+    if (report)
+        s[n++] = (struct db_stmt){HOLDER_SQL, 1, w->l->params, NULL};
+    int64_t deadline = db_deadline(w->d);
+    enum dbq_rc q = db_run(w->d, s, n, deadline < w->deadline ? deadline : w->deadline, 1, e);
+    enum lock_rc rc = q == DBQ_OK ? lock_took(w->l, s, e) : LOCK_BUSY;
+    if (q == DBQ_INTERRUPTED)
+        rc = LOCK_INTERRUPTED;
+    else if (q != DBQ_OK)
+        log_note("lost the connection while waiting for the lock (%s); reconnecting", e->msg);
+    else
+        w->lost_since = -1;
+    if (rc == LOCK_BUSY && q == DBQ_OK && report) {
+        report_holder(w->l, s[n - 1].res, now - w->start);
+        w->next_report = now + LOCK_REPORT_S * 1000;
+    }
+    db_stmts_clear(s, n);
+    return rc;
+}
+
+enum lock_rc lock_wait(struct lock *l, struct db *d, int64_t since, long wait_s, struct err *e)
+{
+    struct waiting w = {l, d, since, since + wait_s * 1000, since, -1, RETRY_FIRST_MS};
     for (;;) {
-        int got = try_lock(conn, k, e);
-        if (got != 0)
-            return got > 0 ? LOCK_OK : LOCK_ERROR;
-        int64_t now = now_ms();
-        if (now >= next_report) {
-            report_holder(conn, k, now - start);
-            next_report = now + LOCK_REPORT_S * 1000;
+        if (d->conn && now_ms() >= w.next_report) {
+            enum lock_rc rc = try_once(&w, e); /* the report comes with a try */
+            if (rc != LOCK_BUSY)
+                return rc;
         }
-        if (now >= deadline) {
+        db_close(d); /* a waiting gate holds no connection slot */
+        if (now_ms() >= w.deadline) {
             err_set(e, "advisory lock %s still held by another session after %lds (SENTRY_LOCK_WAIT)",
-                    k, wait_s);
+                    l->keytext, wait_s);
             return LOCK_TIMEOUT;
         }
-        long sleep_ms = pause < deadline - now ? pause : (long)(deadline - now);
-        if (signals_gate_sleep(sleep_ms))
+        int64_t until = now_ms() + jittered(w.pause);
+        if (loop_sleep(until < w.deadline ? until : w.deadline) == WAIT_SIGNAL) {
+            err_set(e, "interrupted");
             return LOCK_INTERRUPTED;
-        pause = pause * 2 > POLL_CAP_MS ? POLL_CAP_MS : pause * 2;
+        }
+        w.pause = w.pause * 2 > RETRY_CAP_MS ? RETRY_CAP_MS : w.pause * 2;
+        enum lock_rc rc = try_once(&w, e);
+        if (rc != LOCK_BUSY)
+            return rc;
     }
 }
 
-void lock_release(PGconn *conn, int64_t key)
+void lock_release(struct lock *l, struct db *d)
 {
-    char k[32];
-    snprintf(k, sizeof k, "%" PRId64, key);
-    const char *params[1] = {k};
-    PGresult *r = PQexecParams(conn, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, params,
-                               NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        log_note("releasing the advisory lock failed (the session's end releases it): %s",
-                 PQresultErrorMessage(r));
-    PQclear(r);
+    if (!l->held || !d->conn)
+        return;
+    l->held = false;
+    struct db_stmt s = {"COMMIT", 0, NULL, NULL};
+    struct err e = {{0}};
+    if (db_run(d, &s, 1, loop_after(RELEASE_WAIT_MS), 0, &e) != DBQ_OK)
+        log_note("ending the lock's transaction failed (%s); the lock ends with the connection", e.msg);
+    else if (!db_ok(s.res))
+        log_note("ending the lock's transaction failed (%s); it was rolled back", db_message(s.res));
+    db_stmts_clear(&s, 1);
+}
+
+/* --- the keeper ------------------------------------------------------------ */
+
+void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d)
+{
+    memset(k, 0, sizeof *k);
+    k->lock = l;
+    k->db = d;
+    k->next_beat = now_ms() + KEEPER_BEAT_MS;
+}
+
+int keeper_fd(const struct lock_keeper *k, short *events, int64_t *deadline)
+{
+    *events = 0;
+    if (!k->db->conn)
+        return -1;
+    if (!k->in_flight) {
+        *deadline = k->next_beat;
+        return -1;
+    }
+    *events = db_events(k->db);
+    *deadline = k->sent_at + KEEPER_SILENCE_MS;
+    return PQsocket(k->db->conn);
+}
+
+static bool lost(struct lock_keeper *k, const char *why)
+{
+    err_set(&k->e, "lost the advisory lock while the migration ran: %s", why);
+    k->lock->held = false;
+    return false;
+}
+
+bool keeper_step(struct lock_keeper *k, short revents)
+{
+    int64_t now = now_ms();
+    if (!k->db->conn || !k->lock->held)
+        return lost(k, "the connection is gone");
+    if (!k->in_flight) {
+        if (now < k->next_beat)
+            return true;
+        k->stmt = (struct db_stmt){"SELECT 1", 0, NULL, NULL};
+        if (db_send(k->db, &k->stmt, 1, &k->e) != 0)
+            return lost(k, k->e.msg);
+        k->in_flight = true;
+        k->sent_at = now;
+    }
+    enum db_step st = db_advance(k->db, &k->stmt, revents, &k->e);
+    if (st == DB_STEP_LOST)
+        return lost(k, k->e.msg);
+    if (st == DB_STEP_BUSY) {
+        if (now - k->sent_at < KEEPER_SILENCE_MS)
+            return true;
+        db_abandon(k->db, DBQ_TIMEOUT, &k->e);
+        return lost(k, "the server did not answer for 20s");
+    }
+    PGTransactionStatusType ts = PQtransactionStatus(k->db->conn);
+    bool ok = db_ok(k->stmt.res) && ts != PQTRANS_INERROR && ts != PQTRANS_IDLE;
+    char why[256];
+    snprintf(why, sizeof why, "%s", db_message(k->stmt.res));
+    db_stmts_clear(&k->stmt, 1);
+    k->in_flight = false;
+    k->next_beat = now + KEEPER_BEAT_MS;
+    return ok ? true : lost(k, why);
+}
+
+void keeper_free(struct lock_keeper *k)
+{
+    db_stmts_clear(&k->stmt, 1);
 }

@@ -12,6 +12,7 @@
 #include "status.h"
 #include "supervise.h"
 #include "verify.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,15 +30,17 @@ struct gate {
     const struct config *cfg;
     int64_t start_mono, start_wall;
     struct db db;
-    bool locked;
+    struct lock lock;
+    struct version_table vt;
+    struct verify_query vq;
     struct heads heads;
     bool has_version_table;
-    struct strlist current;          /* alembic_version rows, sorted */
+    struct strlist current;          /* version table rows, sorted */
     struct strlist ahead;            /* rows a newer release applied */
     struct migrate_result mig;
     const char *skipped;             /* why the command did not run */
     bool recovered;
-    bool *present;                   /* per required column, once verify ran */
+    bool *present;                   /* per required column, from the last read */
     const char *phase;               /* the phase that failed, or "done" */
     struct err e;
 };
@@ -46,9 +49,7 @@ struct gate {
 
 static void release(struct gate *g)
 {
-    if (g->locked && g->db.conn)
-        lock_release(g->db.conn, g->cfg->lock_key);
-    g->locked = false;
+    lock_release(&g->lock, &g->db);
     db_close(&g->db);
 }
 
@@ -93,21 +94,95 @@ static void status_of(const struct gate *g, struct status *st)
     st->duration_ms = now_ms() - g->start_mono;
 }
 
+/* --- reading the database ---------------------------------------------------- */
+
+/* The gate's reads, for one round trip: the version table's rows and the
+ * required columns. Inside the lock's transaction each runs in a savepoint
+ * that is rolled back right after, so that no table lock of the gate's is
+ * held while the migration runs. Returns how many statements; *version and
+ * *columns are their indexes (columns -1 when there are none to check). */
+static size_t read_stmts(struct gate *g, struct db_stmt *s, bool in_lock, int *version, int *columns)
+{
+    size_t n = 0;
+    static const struct db_stmt save = {"SAVEPOINT sentry_reads", 0, NULL, NULL},
+                                back = {"ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL, NULL};
+    if (in_lock)
+        s[n++] = save;
+    *version = (int)n;
+    s[n++] = version_stmt(&g->vt);
+    if (in_lock)
+        s[n++] = back;
+    *columns = -1;
+    if (g->cfg->columns.n) {
+        *columns = (int)n;
+        s[n++] = verify_stmt(&g->vq);
+        if (in_lock)
+            s[n++] = back;
+    }
+    return n;
+}
+
+/* What the reads said: 0, or the phase's failure. */
+static int take_reads(struct gate *g, struct db_stmt *s, size_t n, int version, int columns)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((int)i != version && (int)i != columns && !db_ok(s[i].res)) {
+            err_set(&g->e, "reading the database failed: %s", db_message(s[i].res));
+            return fail(g, "migrate", EX_UNREACHABLE);
+        }
+    strlist_free(&g->current);
+    switch (version_rows(&g->vt, s[version].res, &g->current, &g->e)) {
+    case VERSION_OK: g->has_version_table = true; break;
+    case VERSION_NO_TABLE: g->has_version_table = false; break;
+    case VERSION_DENIED: return fail(g, "migrate", EX_AUTH);
+    default: return fail(g, "migrate", EX_UNREACHABLE);
+    }
+    free(g->present);
+    g->present = NULL;
+    if (columns < 0)
+        return 0;
+    g->present = xcalloc(g->cfg->columns.n, sizeof *g->present);
+    int rc = verify_present(&g->cfg->columns, s[columns].res, g->present, &g->e);
+    if (rc) {
+        free(g->present);
+        g->present = NULL;
+        return fail(g, "verify", rc == -2 ? EX_AUTH : EX_UNREACHABLE);
+    }
+    return 0;
+}
+
+/* A round trip that failed as a whole: the server is gone or we stop. */
+static int lost(struct gate *g, const char *phase, enum dbq_rc q)
+{
+    return fail(g, phase, q == DBQ_INTERRUPTED ? EX_SIGNAL_BASE : EX_UNREACHABLE);
+}
+
+#define MAX_STMTS 16
+
+static int read_database(struct gate *g, const char *phase)
+{
+    struct db_stmt s[MAX_STMTS];
+    int version, columns;
+    size_t n = read_stmts(g, s, g->lock.held, &version, &columns);
+    enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
+    int rc = q == DBQ_OK ? take_reads(g, s, n, version, columns) : lost(g, phase, q);
+    db_stmts_clear(s, n);
+    return rc;
+}
+
 /* --- the phases ------------------------------------------------------------ */
 
 static int phase_connect(struct gate *g)
 {
     const struct config *c = g->cfg;
     log_phase("connect");
-    if (c->db.pooled)
-        log_note("warning: %s looks like a PgBouncer pooled endpoint; session advisory locks "
-                 "do not hold through transaction pooling: use the direct connection string",
-                 c->db.display);
-    switch (db_connect(c->db.conninfo, c->db_wait, &g->db, &g->e)) {
+    switch (db_connect(c->db.conninfo, NULL, c->db_wait, &g->db, &g->e)) {
     case DB_OK:
         break;
     case DB_AUTH:
         return fail(g, "connect", EX_AUTH);
+    case DB_INTERRUPTED:
+        return fail(g, "connect", EX_SIGNAL_BASE);
     default:
         return fail(g, "connect", EX_UNREACHABLE);
     }
@@ -116,28 +191,41 @@ static int phase_connect(struct gate *g)
     return 0;
 }
 
+static int lock_failed(struct gate *g, enum lock_rc rc)
+{
+    return fail(g, "lock", rc == LOCK_TIMEOUT || rc == LOCK_INTERRUPTED ? EX_LOCK
+                           : rc == LOCK_AUTH ? EX_AUTH : EX_UNREACHABLE);
+}
+
+/* The lock and the reads in one round trip: when the lock is free (the
+ * usual case) that is all the gate asks the server before deciding. */
 static int phase_lock(struct gate *g)
 {
     log_phase("lock");
-    switch (lock_acquire(g->db.conn, g->cfg->lock_key, g->cfg->lock_wait, &g->e)) {
-    case LOCK_OK:
-        g->locked = true;
-        log_note("lock %lld acquired", (long long)g->cfg->lock_key);
-        return 0;
-    case LOCK_TIMEOUT:
-    case LOCK_INTERRUPTED: /* fail() turns it into 128+N */
-        return fail(g, "lock", EX_LOCK);
-    default:
-        return fail(g, "lock", EX_UNREACHABLE);
+    struct db_stmt s[MAX_STMTS];
+    size_t k = lock_try_stmts(&g->lock, s);
+    int version, columns;
+    size_t n = k + read_stmts(g, s + k, true, &version, &columns);
+    int64_t start = now_ms();
+    enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
+    enum lock_rc lr = q == DBQ_OK ? lock_took(&g->lock, s, &g->e) : LOCK_UNREACHABLE;
+    int rc = 0;
+    if (q != DBQ_OK)
+        rc = lost(g, "lock", q);
+    else if (lr == LOCK_OK)
+        rc = take_reads(g, s + k, n - k, version, columns);
+    else if (lr != LOCK_BUSY)
+        rc = lock_failed(g, lr);
+    db_stmts_clear(s, n);
+    if (rc || lr == LOCK_OK) {
+        if (!rc)
+            log_note("lock %s acquired", g->lock.keytext);
+        return rc;
     }
-}
-
-static int read_current(struct gate *g, const char *phase)
-{
-    strlist_free(&g->current);
-    if (db_alembic_current(g->db.conn, &g->current, &g->has_version_table, &g->e) != 0)
-        return fail(g, phase, EX_UNREACHABLE);
-    return 0;
+    if ((lr = lock_wait(&g->lock, &g->db, start, g->cfg->lock_wait, &g->e)) != LOCK_OK)
+        return lock_failed(g, lr);
+    log_note("lock %s acquired", g->lock.keytext);
+    return read_database(g, "lock");
 }
 
 static void load_heads(struct gate *g)
@@ -160,11 +248,12 @@ static int at_heads(struct gate *g, bool *at)
     if (unknown.n) {
         char *u = strlist_join(&unknown, ","), *h = strlist_join(&g->heads.heads, ",");
         if (g->cfg->recover_stamp) {
-            rc = recover_stamp(g->db.conn, &g->heads.heads, &g->e) ? fail(g, "migrate", EX_MIGRATE) : 0;
+            int sr = recover_stamp(&g->db, &g->vt, &g->heads.heads, &g->e);
+            rc = sr ? fail(g, "migrate", sr == -2 ? EX_AUTH : !g->db.conn ? EX_UNREACHABLE : EX_MIGRATE) : 0;
             if (!rc) {
-                log_banner("RECOVERED: alembic_version rewritten from %s to heads %s", u, h);
+                log_banner("RECOVERED: %s rewritten from %s to heads %s", g->vt.name, u, h);
                 g->recovered = true;
-                rc = read_current(g, "migrate");
+                rc = read_database(g, "migrate");
                 *at = true;
             }
         } else {
@@ -181,25 +270,39 @@ static int at_heads(struct gate *g, bool *at)
     return rc;
 }
 
+static int keeper_fd_cb(void *k, short *events, int64_t *deadline)
+{
+    return keeper_fd(k, events, deadline);
+}
+
+static bool keeper_step_cb(void *k, short revents)
+{
+    return keeper_step(k, revents);
+}
+
 static int run_migration(struct gate *g)
 {
     const struct config *c = g->cfg;
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);
-    enum migrate_rc rc = migrate_run(strlist_argv((struct strlist *)&c->migrate_argv),
-                                     c->migrate_timeout, &g->mig, &g->e);
+    struct lock_keeper k;
+    keeper_init(&k, &g->lock, &g->db);
+    struct migrate_watch w = {keeper_fd_cb, keeper_step_cb, &k};
+    enum migrate_rc rc = migrate_run(strlist_argv((struct strlist *)&c->migrate_argv), NULL,
+                                     c->migrate_timeout, &w, &g->mig, &g->e);
+    if (rc == MIG_LOST)
+        g->e = k.e;
+    keeper_free(&k);
     if (rc != MIG_OK)
         return fail(g, "migrate", EX_MIGRATE);
-    return read_current(g, "migrate");
+    return read_database(g, "migrate");
 }
 
 static int phase_migrate(struct gate *g)
 {
     log_phase("migrate");
-    int rc = read_current(g, "migrate");
-    if (rc)
-        return rc;
+    int rc;
     bool at = false;
     if (g->heads.known && (rc = at_heads(g, &at)))
         return rc;
@@ -240,14 +343,12 @@ static int check_revisions(struct gate *g)
     return rc;
 }
 
+/* On what the last read found (after the migration, if one ran). */
 static int phase_verify(struct gate *g)
 {
     const struct columns *cols = &g->cfg->columns;
     log_phase("verify");
     log_banner("verifying required columns");
-    g->present = xcalloc(cols->n, sizeof *g->present);
-    if (verify_columns(g->db.conn, cols, g->present, &g->e) != 0)
-        return fail(g, "verify", PQstatus(g->db.conn) == CONNECTION_OK ? EX_VERIFY : EX_UNREACHABLE);
     struct strlist missing = {0};
     for (size_t i = 0; i < cols->n; i++)
         if (!g->present[i])
@@ -265,18 +366,34 @@ static int phase_verify(struct gate *g)
     return rc;
 }
 
+/* A signal that came after the last phase: the gate stops there, and the
+ * status file must say so, not "done". */
+static int late_signal(struct gate *g, const char *phase)
+{
+    if (!signals_gate_check())
+        return 0;
+    return fail(g, phase, EX_SIGNAL_BASE);
+}
+
 static int write_status(struct gate *g, int code)
 {
     struct status st;
     status_of(g, &st);
     struct err we = {{0}};
     log_phase("status");
-    if (status_write(g->cfg->status_file, &st, &we) == 0)
-        return code;
-    if (code == EX_OK)
-        log_banner("FAILED (phase: status)");
-    log_error("%s", we.msg);
-    return code == EX_OK ? EX_STATUS : code;
+    if (status_write(g->cfg->status_file, &st, &we) != 0) {
+        if (code == EX_OK)
+            log_banner("FAILED (phase: status)");
+        log_error("%s", we.msg);
+        return code == EX_OK ? EX_STATUS : code;
+    }
+    if (code == EX_OK && late_signal(g, "status")) { /* during the write: write it again */
+        code = EX_SIGNAL_BASE + signals_gate_check();
+        status_of(g, &st);
+        if (status_write(g->cfg->status_file, &st, &we) != 0)
+            log_error("%s", we.msg);
+    }
+    return code;
 }
 
 /* --- the commands ------------------------------------------------------------ */
@@ -311,10 +428,12 @@ static int run_supervise_only(int argc, char **argv)
 {
     char *end;
     long grace = strtol(argv[1] + strlen(SUPERVISE_FLAG), &end, 10);
-    if (*end || grace < 0 || argc < 4 || strcmp(argv[2], "--") != 0) {
+    bool pipe_ignored = strcmp(end, SUPERVISE_PIPE_IGNORED) == 0;
+    if ((*end && !pipe_ignored) || grace < 0 || argc < 4 || strcmp(argv[2], "--") != 0) {
         log_error("usage: migration-sentry " SUPERVISE_FLAG "SECONDS -- COMMAND [ARGS...]");
         return EX_CONFIG;
     }
+    signals_init(pipe_ignored);
     return command_exit(argv + 3, grace, true);
 }
 
@@ -325,6 +444,9 @@ static void gate_init(struct gate *g, const struct config *c)
     g->start_mono = now_ms();
     g->start_wall = wall_ms();
     g->mig.exit_code = -1;
+    lock_init(&g->lock, c->lock_key);
+    version_table_init(&g->vt, c->version_table, c->version_table_schema);
+    verify_query_init(&g->vq, &c->columns);
 }
 
 static void gate_free(struct gate *g)
@@ -334,6 +456,8 @@ static void gate_free(struct gate *g)
     strlist_free(&g->current);
     strlist_free(&g->ahead);
     migrate_result_free(&g->mig);
+    version_table_free(&g->vt);
+    verify_query_free(&g->vq);
     free(g->present);
 }
 
@@ -358,6 +482,8 @@ static int run_gate(struct config *c)
     if (!rc)
         rc = phase_verify(&g);
     if (!rc)
+        rc = late_signal(&g, "verify");
+    if (!rc)
         g.phase = "done";
     release(&g);
     rc = write_status(&g, rc);
@@ -376,10 +502,16 @@ static int run_check(struct config *c)
     if (c->src[S_DB_WAIT] == SRC_DEFAULT)
         c->db_wait = 0; /* a probe answers now; it does not wait a minute */
     gate_init(&g, c);
+    if (signals_gate_begin() != 0)
+        log_note("cannot watch for signals");
     load_heads(&g);
     int rc = phase_connect(&g);
-    if (!rc && !(rc = read_current(&g, "verify")))
+    if (!rc)
+        rc = read_database(&g, "verify");
+    if (!rc)
         rc = phase_verify(&g);
+    if (!rc)
+        rc = late_signal(&g, "verify");
     if (!rc)
         g.phase = "done";
     struct status st;
@@ -443,7 +575,7 @@ static int run_sql(struct config *c)
     log_plain("DB (redacted): %s", c->db.display);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
-    enum db_rc dr = db_connect(c->db.conninfo, c->db_wait, &d, &e);
+    enum db_rc dr = db_connect(c->db.conninfo, NULL, c->db_wait, &d, &e);
     if (dr != DB_OK) {
         sql_script_free(&script);
         log_banner("FAILED (phase: connect)");
@@ -452,23 +584,28 @@ static int run_sql(struct config *c)
                                                               : EX_UNREACHABLE;
     }
     log_note("DB OK: %s", PQdb(d.conn));
-    enum sqlfile_rc rc = sqlfile_apply(d.conn, &script, &e);
+    enum sqlfile_rc rc = sqlfile_apply(&d, &script, &e);
     db_close(&d);
     sql_script_free(&script);
-    if (rc != SQLFILE_OK) {
-        log_banner("FAILED (phase: sql)");
-        log_error("%s", e.msg);
-        log_note("nothing was applied");
-        return rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
+    int sig = signals_gate_check();
+    if (rc == SQLFILE_OK && !sig) {
+        log_banner("success: %s applied in one transaction", c->sql_file);
+        return EX_OK;
     }
-    log_banner("success: %s applied in one transaction", c->sql_file);
-    return EX_OK;
+    if (sig)
+        err_set(&e, "interrupted by %s", signals_name(sig));
+    log_banner("FAILED (phase: sql)");
+    log_error("%s", e.msg);
+    log_note(rc == SQLFILE_OK ? "the transaction had committed before the signal came"
+                              : "nothing was applied");
+    return sig ? EX_SIGNAL_BASE + sig : rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
 }
 
 int main(int argc, char **argv)
 {
     if (argc > 1 && strncmp(argv[1], SUPERVISE_FLAG, strlen(SUPERVISE_FLAG)) == 0)
         return run_supervise_only(argc, argv);
+    signals_init(-1);
     struct config c;
     struct err e = {{0}};
     int rc = config_load(&c, argc, argv, &e);

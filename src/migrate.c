@@ -1,6 +1,8 @@
 #include "migrate.h"
 #include "log.h"
 #include "redact.h"
+#include "child.h"
+#include "loop.h"
 #include "signals.h"
 
 #include <errno.h>
@@ -147,33 +149,6 @@ static void feed(struct reader *rd, const char *p, size_t n)
     }
 }
 
-/* --- the child ------------------------------------------------------------ */
-
-static pid_t spawn(char *const argv[], int out_w, struct err *e)
-{
-    pid_t pid = fork();
-    if (pid < 0) {
-        err_set(e, "cannot fork the migration command: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        setpgid(0, 0);
-        signals_child_reset();
-        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 ||
-            dup2(out_w, STDERR_FILENO) < 0)
-            _exit(126);
-        execvp(argv[0], argv);
-        int err = errno;
-        dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(err));
-        _exit(err == ENOENT ? 127 : 126);
-    }
-    /* Both sides set the group, so that it exists before we may signal it. */
-    if (setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH)
-        log_note("setpgid on the migration command failed: %s", strerror(errno));
-    return pid;
-}
-
 /* --- supervising it --------------------------------------------------------- */
 
 enum stage { RUNNING, TERMED, KILLED, DRAINING, DRAIN_KILLED };
@@ -185,15 +160,20 @@ struct run {
     int status;
     enum stage stage;
     int64_t deadline;
-    int signal; /* the gate signal passed on, if any */
+    int signal;       /* the gate signal passed on, if any */
     bool timed_out;
+    bool lost;        /* the watch said stop (the lock is lost) */
+    const struct migrate_watch *watch;
     struct reader rd;
 };
 
-static void group_kill(struct run *r, int sig)
+static void stop_group(struct run *r, int sig, int64_t now)
 {
-    if (kill(-r->pid, sig) != 0 && errno != ESRCH)
-        log_note("cannot signal the migration command: %s", strerror(errno));
+    child_signal_group(r->pid, sig);
+    if (r->stage == RUNNING || r->stage == DRAINING) {
+        r->stage = r->stage == RUNNING ? TERMED : DRAIN_KILLED;
+        r->deadline = now + (r->stage == TERMED ? MIGRATE_KILL_GRACE_S * 1000 : LAST_CHANCE_MS);
+    }
 }
 
 static void escalate(struct run *r, int64_t now)
@@ -201,19 +181,15 @@ static void escalate(struct run *r, int64_t now)
     switch (r->stage) {
     case RUNNING:
         r->timed_out = true;
-        group_kill(r, SIGTERM);
-        r->stage = TERMED;
-        r->deadline = now + MIGRATE_KILL_GRACE_S * 1000;
+        stop_group(r, SIGTERM, now);
         break;
     case TERMED:
-        group_kill(r, SIGKILL);
+        child_signal_group(r->pid, SIGKILL);
         r->stage = KILLED;
         r->deadline = now + LAST_CHANCE_MS;
         break;
     case DRAINING:
-        group_kill(r, SIGKILL); /* a leftover still holds the output pipe */
-        r->stage = DRAIN_KILLED;
-        r->deadline = now + LAST_CHANCE_MS;
+        stop_group(r, SIGKILL, now); /* a leftover still holds the output pipe */
         break;
     default:
         r->deadline = INT64_MAX; /* give up waiting: the loop ends */
@@ -233,10 +209,8 @@ static void on_output(struct run *r)
 
 static void on_child(struct run *r, int64_t now)
 {
-    struct signalfd_siginfo si;
-    while (read(r->chld, &si, sizeof si) == (ssize_t)sizeof si)
-        ;
-    if (!r->exited && waitpid(r->pid, &r->status, WNOHANG) == r->pid) {
+    child_watch_drain(r->chld);
+    if (!r->exited && child_reap(r->pid, &r->status)) {
         r->exited = true;
         if (!r->eof) {
             r->stage = DRAINING;
@@ -245,15 +219,24 @@ static void on_child(struct run *r, int64_t now)
     }
 }
 
+/* A gate signal is passed to the whole group, also when the command itself
+ * has exited and only a leftover holding its output is left: the gate then
+ * stops, whatever the command's code was. */
 static void on_gate_signal(struct run *r, int64_t now)
 {
-    int sig = signals_gate_check();
-    if (!sig || r->signal || r->exited)
+    r->signal = signals_gate_check();
+    child_signal_group(r->pid, r->signal);
+    if (r->stage == RUNNING || r->stage == DRAINING)
+        stop_group(r, r->exited ? SIGKILL : r->signal, now);
+}
+
+static void on_watch(struct run *r, short revents, int64_t now)
+{
+    if (r->watch->step(r->watch->arg, revents))
         return;
-    r->signal = sig;
-    group_kill(r, sig);
-    r->stage = TERMED;
-    r->deadline = now + MIGRATE_KILL_GRACE_S * 1000;
+    r->lost = true;
+    if (!r->exited)
+        stop_group(r, SIGTERM, now);
 }
 
 static void supervise(struct run *r)
@@ -266,37 +249,35 @@ static void supervise(struct run *r)
             escalate(r, now);
             continue;
         }
-        int64_t wait = r->deadline - now;
         struct pollfd p[3] = {
             {.fd = r->eof ? -1 : r->out, .events = POLLIN},
             {.fd = r->chld, .events = POLLIN},
-            {.fd = signals_gate_fd(), .events = POLLIN},
+            {.fd = -1},
         };
-        int rc = poll(p, 3, wait > INT_MAX ? INT_MAX : (int)wait);
-        if (rc < 0 && errno != EINTR)
-            break;
+        int64_t until = r->deadline, watch_until = LOOP_FOREVER;
+        bool watching = r->watch && !r->lost;
+        if (watching)
+            p[2].fd = r->watch->fd(r->watch->arg, &p[2].events, &watch_until);
+        enum wait_rc w = loop_wait(p, 3, watching && watch_until < until ? watch_until : until, !r->signal);
         now = now_ms();
+        if (w == WAIT_SIGNAL) {
+            on_gate_signal(r, now);
+            continue;
+        }
         if (p[0].revents)
             on_output(r);
         if (p[1].revents)
             on_child(r, now);
-        if (p[2].revents)
-            on_gate_signal(r, now);
+        if (watching && (p[2].revents || now >= watch_until))
+            on_watch(r, p[2].revents, now);
     }
-    group_kill(r, SIGKILL); /* nothing of the group outlives the step */
-    if (!r->exited && waitpid(r->pid, &r->status, 0) == r->pid)
-        r->exited = true;
-}
-
-static int block_sigchld(sigset_t *saved)
-{
-    sigset_t s;
-    sigprocmask(SIG_BLOCK, NULL, saved);
-    sigemptyset(&s);
-    sigaddset(&s, SIGCHLD);
-    if (sigprocmask(SIG_BLOCK, &s, saved) != 0)
-        return -1;
-    return signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+    child_signal_group(r->pid, SIGKILL); /* nothing of the group outlives the step */
+    for (int64_t end = now_ms() + LAST_CHANCE_MS; !r->exited && now_ms() < end;) {
+        if (child_reap(r->pid, &r->status))
+            r->exited = true;
+        else
+            loop_wait(&(struct pollfd){.fd = r->chld, .events = POLLIN}, 1, now_ms() + 100, 0);
+    }
 }
 
 static enum migrate_rc outcome(struct run *r, long timeout_s, struct migrate_result *res, struct err *e)
@@ -309,8 +290,14 @@ static enum migrate_rc outcome(struct run *r, long timeout_s, struct migrate_res
         err_set(e, "interrupted by %s", signals_name(r->signal));
         return MIG_INTERRUPTED;
     }
+    if (r->lost)
+        return MIG_LOST; /* the watch's own message says why */
     if (r->timed_out) {
         err_set(e, "migration command timed out after %lds; its process group was killed", timeout_s);
+        return MIG_FAILED;
+    }
+    if (!r->exited) {
+        err_set(e, "the migration command did not end after SIGKILL");
         return MIG_FAILED;
     }
     if (WIFSIGNALED(r->status)) {
@@ -325,22 +312,38 @@ static enum migrate_rc outcome(struct run *r, long timeout_s, struct migrate_res
     return MIG_OK;
 }
 
-enum migrate_rc migrate_run(char *const argv[], long timeout_s, struct migrate_result *res, struct err *e)
+static pid_t start(char *const argv[], char *const envp[], int out_w, struct err *e)
 {
-    memset(res, 0, sizeof *res);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        err_set(e, "cannot open /dev/null: %s", strerror(errno));
+        return -1;
+    }
+    struct child_spec spec = {argv, envp, in, out_w, out_w, false};
+    int exec_errno;
+    pid_t pid = child_spawn(&spec, &exec_errno, e);
+    close(in);
+    return pid;
+}
+
+enum migrate_rc migrate_run(char *const argv[], char *const envp[], long timeout_s,
+                            const struct migrate_watch *watch, struct migrate_result *res, struct err *e)
+{
+    int64_t start_ms = now_ms();
+    res->ran = false;
     res->exit_code = -1;
-    int64_t start = now_ms();
+    res->timed_out = false;
     int fds[2];
-    sigset_t saved;
     if (pipe2(fds, O_CLOEXEC) != 0) {
         err_set(e, "cannot create a pipe for the migration command: %s", strerror(errno));
         return MIG_FAILED;
     }
     struct run *r = xcalloc(1, sizeof *r);
     r->out = fds[0];
-    r->chld = block_sigchld(&saved);
-    r->deadline = timeout_s ? start + timeout_s * 1000 : INT64_MAX;
-    r->pid = r->chld < 0 ? -1 : spawn(argv, fds[1], e);
+    r->watch = watch;
+    r->chld = child_watch_begin();
+    r->deadline = timeout_s ? start_ms + timeout_s * 1000 : INT64_MAX;
+    r->pid = r->chld < 0 ? -1 : start(argv, envp, fds[1], e);
     close(fds[1]);
     enum migrate_rc rc = MIG_FAILED;
     if (r->chld < 0)
@@ -352,13 +355,12 @@ enum migrate_rc migrate_run(char *const argv[], long timeout_s, struct migrate_r
             emit_line(&r->rd);
         rc = outcome(r, timeout_s, res, e);
     }
+    strlist_free(&res->tail);
     tail_collect(&r->rd.tail, &res->tail);
     res->timed_out = r->timed_out;
-    res->duration_ms = now_ms() - start;
+    res->duration_ms = now_ms() - start_ms;
     close(r->out);
-    if (r->chld >= 0)
-        close(r->chld);
-    sigprocmask(SIG_SETMASK, &saved, NULL);
+    child_watch_end(r->chld);
     free(r);
     return rc;
 }

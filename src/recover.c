@@ -1,30 +1,38 @@
 #include "recover.h"
 
 #include <stdlib.h>
+#include <string.h>
 
-static int exec_ok(PGconn *conn, const char *sql, int n, const char *const *params, struct err *e)
+/* Everything in one round trip; the statements after a failed one fail
+ * too (the savepoint is aborted), and the last segment rolls back to it. */
+int recover_stamp(struct db *d, const struct version_table *t, const struct strlist *rows, struct err *e)
 {
-    PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        err_set(e, "stamping the heads failed (nothing changed): %s", PQresultErrorMessage(r));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
-int recover_stamp(PGconn *conn, const struct strlist *heads, struct err *e)
-{
-    if (exec_ok(conn, "BEGIN", 0, NULL, e) || exec_ok(conn, "DELETE FROM alembic_version", 0, NULL, e))
-        goto rollback;
-    for (size_t i = 0; i < heads->n; i++) {
-        const char *p[1] = {heads->v[i]};
-        if (exec_ok(conn, "INSERT INTO alembic_version (version_num) VALUES ($1)", 1, p, e))
-            goto rollback;
+    const char *table = t->qualified;
+    char *del = xasprintf("DELETE FROM %s", table);
+    char *ins = xasprintf("INSERT INTO %s (version_num) VALUES ($1)", table);
+    size_t n = rows->n + 3;
+    struct db_stmt *s = xcalloc(n, sizeof *s);
+    s[0] = (struct db_stmt){"SAVEPOINT sentry_stamp", 0, NULL, NULL};
+    s[1] = (struct db_stmt){del, 0, NULL, NULL};
+    for (size_t i = 0; i < rows->n; i++)
+        s[2 + i] = (struct db_stmt){ins, 1, (const char *const *)&rows->v[i], NULL};
+    s[n - 1] = (struct db_stmt){"RELEASE SAVEPOINT sentry_stamp", 0, NULL, NULL};
+    int rc = db_run(d, s, n, db_deadline(d), 1, e) == DBQ_OK ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!db_ok(s[i].res)) {
+            err_set(e, "stamping the heads failed (nothing changed): %s", db_message(s[i].res));
+            rc = db_denied(s[i].res) ? -2 : -1;
+        }
     }
-    if (exec_ok(conn, "COMMIT", 0, NULL, e) == 0)
-        return 0;
-rollback:
-    PQclear(PQexec(conn, "ROLLBACK"));
-    return -1;
+    db_stmts_clear(s, n);
+    if (rc != 0 && d->conn) {
+        struct db_stmt undo = {"ROLLBACK TO SAVEPOINT sentry_stamp", 0, NULL, NULL};
+        struct err ignored = {{0}};
+        db_run(d, &undo, 1, db_deadline(d), 0, &ignored);
+        db_stmts_clear(&undo, 1);
+    }
+    free(s);
+    free(del);
+    free(ins);
+    return rc;
 }

@@ -11,6 +11,22 @@
 static int sfd = -1;
 static int caught;
 static sigset_t gate_set;
+static bool pipe_was_ignored;
+
+void signals_init(int pipe_ignored)
+{
+    struct sigaction old, ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (sigaction(SIGPIPE, &ign, &old) == 0)
+        pipe_was_ignored = pipe_ignored >= 0 ? pipe_ignored != 0 : old.sa_handler == SIG_IGN;
+}
+
+bool signals_pipe_inherited_ignored(void)
+{
+    return pipe_was_ignored;
+}
 
 int signals_gate_begin(void)
 {
@@ -43,17 +59,6 @@ int signals_gate_check(void)
     return caught;
 }
 
-int signals_gate_sleep(long ms)
-{
-    if (signals_gate_check())
-        return caught;
-    struct pollfd p = {.fd = sfd, .events = POLLIN};
-    int rc = poll(&p, sfd >= 0 ? 1 : 0, (int)ms);
-    if (rc < 0 && errno != EINTR)
-        return 0;
-    return signals_gate_check();
-}
-
 void signals_gate_end(void)
 {
     if (sfd >= 0) {
@@ -66,6 +71,8 @@ void signals_child_reset(void)
 {
     sigset_t none;
     sigemptyset(&none);
+    if (!pipe_was_ignored)
+        signal(SIGPIPE, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 

@@ -1,4 +1,5 @@
 #include "sqlfile.h"
+#include "db.h"
 #include "log.h"
 #include "util.h"
 
@@ -223,29 +224,39 @@ static void first_line(const char *stmt, char *buf, size_t n)
     snprintf(buf, n, "%.*s%s", (int)(k > 72 ? 72 : k), stmt, k > 72 || stmt[k] ? " ..." : "");
 }
 
-static bool run_one(PGconn *conn, const struct sql_stmt *st, struct err *e)
+/* One statement, as long as it takes, but a gate signal cancels it. */
+static enum sqlfile_rc run(struct db *d, const char *sql, PGresult **r, struct err *e)
+{
+    struct db_stmt st = {sql, 0, NULL, NULL};
+    enum dbq_rc q = db_run(d, &st, 1, LOOP_FOREVER, 1, e);
+    *r = st.res;
+    return q == DBQ_OK ? SQLFILE_OK : q == DBQ_INTERRUPTED ? SQLFILE_INTERRUPTED : SQLFILE_CONNECTION;
+}
+
+static enum sqlfile_rc run_one(struct db *d, const struct sql_stmt *st, struct err *e)
 {
     char head[96];
     first_line(st->text, head, sizeof head);
-    PGresult *r = PQexec(conn, st->text);
+    PGresult *r;
+    enum sqlfile_rc rc = run(d, st->text, &r, e);
     ExecStatusType rs = PQresultStatus(r);
     bool ok = rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK || rs == PGRES_EMPTY_QUERY;
-    if (ok)
+    if (rc == SQLFILE_OK && ok)
         log_note("line %d: %s: %s", st->line, head, *PQcmdStatus(r) ? PQcmdStatus(r) : "ok");
-    else
-        err_set(e, "line %d: %s: %s", st->line, head, PQresultErrorMessage(r));
+    else if (rc == SQLFILE_OK)
+        err_set(e, "line %d: %s: %s", st->line, head, db_message(r)), rc = SQLFILE_FAILED;
     PQclear(r);
-    return ok;
+    return rc;
 }
 
-static bool exec_simple(PGconn *conn, const char *sql, struct err *e)
+static enum sqlfile_rc exec_simple(struct db *d, const char *sql, struct err *e)
 {
-    PGresult *r = PQexec(conn, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok)
-        err_set(e, "%s failed: %s", sql, PQresultErrorMessage(r));
+    PGresult *r;
+    enum sqlfile_rc rc = run(d, sql, &r, e);
+    if (rc == SQLFILE_OK && !db_ok(r))
+        err_set(e, "%s failed: %s", sql, db_message(r)), rc = SQLFILE_FAILED;
     PQclear(r);
-    return ok;
+    return rc;
 }
 
 int sqlfile_load(const char *path, struct sql_script *s, struct err *e)
@@ -270,20 +281,23 @@ int sqlfile_load(const char *path, struct sql_script *s, struct err *e)
     return 0;
 }
 
-enum sqlfile_rc sqlfile_apply(PGconn *conn, const struct sql_script *s, struct err *e)
+/* On any failure the transaction is not committed: rolled back on the open
+ * connection, or by the server when the connection is closed (a signal
+ * cancels the running statement and closes it). */
+enum sqlfile_rc sqlfile_apply(struct db *d, const struct sql_script *s, struct err *e)
 {
-    enum sqlfile_rc rc = SQLFILE_CONNECTION;
-    if (!exec_simple(conn, "BEGIN", e))
-        goto out;
-    rc = SQLFILE_FAILED;
-    for (size_t i = 0; i < s->n; i++)
-        if (!run_one(conn, &s->v[i], e)) {
-            PQclear(PQexec(conn, "ROLLBACK"));
-            goto out;
-        }
-    rc = exec_simple(conn, "COMMIT", e) ? SQLFILE_OK : SQLFILE_FAILED;
-out:
-    if (rc != SQLFILE_OK && PQstatus(conn) != CONNECTION_OK)
+    enum sqlfile_rc rc = exec_simple(d, "BEGIN", e);
+    for (size_t i = 0; rc == SQLFILE_OK && i < s->n; i++)
+        rc = run_one(d, &s->v[i], e);
+    if (rc == SQLFILE_OK)
+        return exec_simple(d, "COMMIT", e);
+    if (d->conn) {
+        struct err ignored = {{0}};
+        PGresult *r;
+        run(d, "ROLLBACK", &r, &ignored);
+        PQclear(r);
+    }
+    if (rc == SQLFILE_FAILED && !d->conn)
         rc = SQLFILE_CONNECTION;
     return rc;
 }

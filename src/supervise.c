@@ -1,5 +1,7 @@
 #include "supervise.h"
+#include "child.h"
 #include "log.h"
+#include "loop.h"
 #include "signals.h"
 #include "util.h"
 
@@ -17,6 +19,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#define KILL_WAIT_MS 2000
+
 /* Faults are the sentry's own and must kill it, never be forwarded. */
 static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
 
@@ -29,7 +33,7 @@ static void exec_failed(const char *prog, int err, struct start_result *r, struc
 
 void supervise_exec(char *const argv[], struct start_result *r, struct err *e)
 {
-    signals_child_reset();
+    signals_child_reset(); /* the command gets the mask and dispositions we inherited */
     execvp(argv[0], argv);
     exec_failed(argv[0], errno, r, e);
 }
@@ -52,7 +56,8 @@ void supervise_reexec(char *const argv[], long grace_s)
         n++;
     char **args = xcalloc(n + 4, sizeof *args);
     args[0] = "migration-sentry";
-    args[1] = xasprintf(SUPERVISE_FLAG "%ld", grace_s);
+    args[1] = xasprintf(SUPERVISE_FLAG "%ld%s", grace_s,
+                        signals_pipe_inherited_ignored() ? SUPERVISE_PIPE_IGNORED : "");
     args[2] = "--";
     memcpy(args + 3, argv, n * sizeof *args);
     execv("/proc/self/exe", args);
@@ -61,147 +66,64 @@ void supervise_reexec(char *const argv[], long grace_s)
     free(args);
 }
 
-/* The child reports a failed exec through a close-on-exec pipe: nothing
- * arrives when exec worked, errno when it did not. */
-static pid_t spawn(char *const argv[], int *exec_errno)
-{
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        setpgid(0, 0);
-        /* SIGTTOU is still blocked here, so taking the terminal cannot stop us. */
-        if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgid(getppid()))
-            (void)tcsetpgrp(STDIN_FILENO, getpid());
-        signals_child_reset();
-        execvp(argv[0], argv);
-        int err = errno;
-        ssize_t w = write(p[1], &err, sizeof err);
-        (void)w;
-        _exit(err == ENOENT ? 127 : 126);
-    }
-    close(p[1]);
-    if (pid > 0) {
-        setpgid(pid, pid);
-        int err = 0;
-        ssize_t n;
-        do
-            n = read(p[0], &err, sizeof err);
-        while (n < 0 && errno == EINTR);
-        *exec_errno = n == (ssize_t)sizeof err ? err : 0;
-    }
-    close(p[0]);
-    return pid;
-}
-
-/* Reaps every zombie; returns true when `child` was among them. */
-static bool reap(pid_t child, int *status)
-{
-    bool found = false;
-    for (;;) {
-        int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p <= 0)
-            return found;
-        if (p == child) {
-            *status = st;
-            found = true;
-        }
-    }
-}
-
 static void forward(pid_t child, int sig)
 {
     if (kill(child, sig) != 0 && errno != ESRCH)
         log_note("cannot forward %s: %s", signals_name(sig), strerror(errno));
 }
 
-/* As a subreaper (not PID 1) kill(-1) would reach far beyond our own tree,
- * so only the processes whose parent we are get the signal. */
-static void signal_leftovers(int sig)
+/* One signal from the descriptor, waiting at most until deadline: its
+ * number, 0 when none came, -1 when the descriptor failed. */
+static int next_signal(int sfd, int64_t deadline)
 {
-    if (getpid() == 1) {
-        if (kill(-1, sig) != 0 && errno != ESRCH)
-            log_note("cannot signal leftovers: %s", strerror(errno));
-        return;
-    }
-    DIR *d = opendir("/proc");
-    if (!d)
-        return;
-    pid_t self = getpid();
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        int pid = atoi(de->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        if (rp && sscanf(rp + 1, " %*c %d", &ppid) == 1 && ppid == self)
-            kill(pid, sig);
-    }
-    closedir(d);
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    if (loop_wait(&p, 1, deadline, 0) != WAIT_READY)
+        return 0;
+    struct signalfd_siginfo si;
+    ssize_t n = read(sfd, &si, sizeof si);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    return n == (ssize_t)sizeof si ? (int)si.ssi_signo : -1;
 }
 
-static bool children_left(void)
-{
-    pid_t p = waitpid(-1, NULL, WNOHANG);
-    return p != -1 || errno != ECHILD;
-}
-
+/* When the command has exited: every process left in our tree (however
+ * deep) gets SIGTERM, grace_s seconds to go, then SIGKILL; the waits are
+ * bounded, so a process that cannot die (uninterruptible sleep) does not
+ * keep the supervisor from exiting. */
 static void finish_leftovers(int sfd, long grace_s)
 {
-    int status;
-    reap(-1, &status);
-    if (!children_left())
+    if (!child_any_left())
         return;
     log_note("command exited; giving the processes left %lds after SIGTERM", grace_s);
-    signal_leftovers(SIGTERM);
-    signal_leftovers(SIGCONT);
+    child_signal_subtree(SIGTERM);
+    child_signal_subtree(SIGCONT);
     int64_t deadline = now_ms() + grace_s * 1000;
-    while (children_left() && now_ms() < deadline) {
-        struct pollfd p = {.fd = sfd, .events = POLLIN};
-        /* One read per wake-up: the descriptor blocks, and poll says
-         * there is at least one signal to take. */
-        if (poll(&p, 1, (int)(deadline - now_ms())) > 0) {
-            struct signalfd_siginfo si;
-            if (read(sfd, &si, sizeof si) < 0 && errno != EINTR)
-                break;
-        }
-        reap(-1, &status);
+    while (child_any_left() && now_ms() < deadline)
+        if (next_signal(sfd, deadline) < 0)
+            break;
+    if (!child_any_left())
+        return;
+    log_note("processes still left after %lds: SIGKILL", grace_s);
+    for (int64_t end = now_ms() + KILL_WAIT_MS; child_any_left() && now_ms() < end;) {
+        child_signal_subtree(SIGKILL); /* again: orphans reparented to us meanwhile */
+        child_wait_all(now_ms() + 100 < end ? now_ms() + 100 : end);
     }
-    if (children_left()) {
-        log_note("processes still left after %lds: SIGKILL", grace_s);
-        signal_leftovers(SIGKILL);
-        while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
-            ;
-    }
+    if (child_any_left())
+        log_note("processes still left after SIGKILL; exiting without them");
 }
 
 static int loop(int sfd, pid_t child)
 {
     int status = 0;
     for (;;) {
-        struct signalfd_siginfo si;
-        ssize_t n = read(sfd, &si, sizeof si);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n != (ssize_t)sizeof si)
+        int sig = next_signal(sfd, LOOP_FOREVER);
+        if (sig < 0)
             return -1;
-        if (si.ssi_signo == SIGCHLD) {
-            if (reap(child, &status))
+        if (sig == SIGCHLD) {
+            if (child_reap(child, &status))
                 return status;
-        } else {
-            forward(child, (int)si.ssi_signo);
+        } else if (sig > 0) {
+            forward(child, sig);
         }
     }
 }
@@ -217,17 +139,18 @@ int supervise_init(char *const argv[], long grace_s, struct start_result *r, str
     if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
         log_note("cannot become a child subreaper: %s", strerror(errno));
     int sfd = signalfd(-1, &all, SFD_CLOEXEC);
-    int exec_errno = 0;
-    pid_t child = sfd < 0 ? -1 : spawn(argv, &exec_errno);
-    if (child < 0) {
-        err_set(e, "cannot start %s: %s", argv[0], strerror(errno));
+    if (sfd < 0) {
+        err_set(e, "cannot watch signals: %s", strerror(errno));
         return -1;
     }
-    if (exec_errno) {
-        exec_failed(argv[0], exec_errno, r, e);
-        int st;
-        waitpid(child, &st, 0);
+    struct child_spec spec = {argv, NULL, -1, -1, -1, true};
+    int exec_errno = 0;
+    pid_t child = child_spawn(&spec, &exec_errno, e);
+    if (child < 0) {
         close(sfd);
+        if (!exec_errno)
+            return -1;
+        exec_failed(argv[0], exec_errno, r, e);
         return 0;
     }
     int status = loop(sfd, child);

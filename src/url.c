@@ -236,18 +236,6 @@ static char *display_form(PQconninfoOption *o)
     return all;
 }
 
-/* Render's pooled connection strings and self-run PgBouncers usually show
- * themselves by name or by PgBouncer's port; session locks do not survive
- * transaction pooling, so the gate warns. */
-static bool looks_pooled(PQconninfoOption *o)
-{
-    const char *host = opt(o, "host");
-    const char *port = opt(o, "port");
-    if (port && strcmp(port, "6432") == 0)
-        return true;
-    return host && (strstr(host, "pooler") || strstr(host, "pgbouncer") || strstr(host, "-pool"));
-}
-
 int url_normalise(const char *in, const char *varname, struct dburl *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
@@ -286,7 +274,6 @@ int url_normalise(const char *in, const char *varname, struct dburl *out, struct
     }
     out->conninfo = conninfo;
     out->display = display_form(o);
-    out->pooled = looks_pooled(o);
     PQconninfoFree(o);
     return 0;
 }

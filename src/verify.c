@@ -101,26 +101,70 @@ void columns_free(struct columns *c)
     c->n = 0;
 }
 
-static const char COLUMN_SQL[] =
+/* One statement for every column: the names travel as three text arrays,
+ * query parameters like any other, never pasted into the SQL. */
+static const char COLUMNS_SQL[] =
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
     " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3"
-    " AND a.attnum > 0 AND NOT a.attisdropped)";
+    " WHERE n.nspname = x.s AND c.relname = x.t AND a.attname = x.c"
+    " AND a.attnum > 0 AND NOT a.attisdropped)"
+    " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(s, t, c, i)"
+    " ORDER BY x.i";
 
-int verify_columns(PGconn *conn, const struct columns *cols, bool *present, struct err *e)
+/* A text[] literal: every element double-quoted, with " and \ escaped. */
+static char *array_literal(const struct columns *cols, int part)
 {
+    size_t cap = 3;
     for (size_t i = 0; i < cols->n; i++) {
-        const char *params[3] = {cols->v[i].schema, cols->v[i].table, cols->v[i].name};
-        PGresult *r = PQexecParams(conn, COLUMN_SQL, 3, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-            err_set(e, "checking column %s failed: %s", cols->v[i].label,
-                    PQresultErrorMessage(r));
-            PQclear(r);
-            return -1;
-        }
-        present[i] = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-        PQclear(r);
+        const struct column *c = &cols->v[i];
+        cap += strlen(part == 0 ? c->schema : part == 1 ? c->table : c->name) * 2 + 3;
     }
+    char *out = xmalloc(cap), *o = out;
+    *o++ = '{';
+    for (size_t i = 0; i < cols->n; i++) {
+        const struct column *c = &cols->v[i];
+        const char *v = part == 0 ? c->schema : part == 1 ? c->table : c->name;
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        for (; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                *o++ = '\\';
+            *o++ = *v;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
+}
+
+void verify_query_init(struct verify_query *q, const struct columns *cols)
+{
+    for (int k = 0; k < 3; k++)
+        q->params[k] = q->arrays[k] = array_literal(cols, k);
+}
+
+void verify_query_free(struct verify_query *q)
+{
+    for (int k = 0; k < 3; k++)
+        free(q->arrays[k]);
+    memset(q, 0, sizeof *q);
+}
+
+struct db_stmt verify_stmt(struct verify_query *q)
+{
+    return (struct db_stmt){COLUMNS_SQL, 3, q->params, NULL};
+}
+
+int verify_present(const struct columns *cols, const PGresult *r, bool *present, struct err *e)
+{
+    if (!db_ok(r) || (size_t)PQntuples(r) != cols->n) {
+        err_set(e, "checking the required columns failed: %s", db_message(r));
+        return db_denied(r) ? -2 : -1;
+    }
+    for (size_t i = 0; i < cols->n; i++)
+        present[i] = strcmp(PQgetvalue(r, (int)i, 0), "t") == 0;
     return 0;
 }

@@ -94,8 +94,10 @@ def write_script(path, text):
 # ----------------------------------------------------- the database goes away
 
 def test_server_stopped_during_migration(own_pg, own_db, own_sentry):
-    """pg_ctl stop -m immediate while the 2nd migration sleeps: 70, one error
-    line, status phase migrate, and the migration process is gone."""
+    """pg_ctl stop -m immediate while the 2nd migration sleeps: the lock's
+    connection is gone, so the gate stops the command (the lock no longer
+    excludes anyone) and fails 70, one error line, status phase migrate, and
+    the migration process is gone."""
     run = own_sentry.popen([], env={"SAMPLE_MIGRATION_SLEEP": "5",
                                     "SENTRY_REQUIRE_COLUMNS": "proposals.visitor_session_id"})
     try:
@@ -108,7 +110,7 @@ def test_server_stopped_during_migration(own_pg, own_db, own_sentry):
     st = assert_failed(r, "migrate", 70)
     errs = error_lines(r)
     assert len(errs) == 1, r
-    assert "migration command" in errs[0] and "\n" not in st["error"], r
+    assert "lost the advisory lock" in errs[0] and "\n" not in st["error"], r
     assert st["error"] in errs[0], (st["error"], errs)
     assert st["migration"]["ran"] is True
     assert st["migration"]["exit_code"] not in (None, 0), st

@@ -236,17 +236,3 @@ def test_unreadable_heads_never_guess(sentry, db, app_dir):
     h = sentry.run(["heads"])
     assert h.rc == 65 and h.stdout == "", h
     assert "5e6f70819203_computed.py" in h.stderr
-
-
-def test_pooled_url_warns_that_session_locks_break(sentry, closed_port):
-    # PgBouncer's port (or a "pooler" host) draws the warning before connecting
-    for url in ("postgresql://sentry:x-secret-1@127.0.0.1:6432/app",
-                "host=db-pooler hostaddr=127.0.0.1 port=%d dbname=app user=sentry "
-                "password=x-secret-1" % closed_port):
-        r = sentry.run(["--db-wait=0"], env={"DATABASE_URL": url}, secrets=["x-secret-1"])
-        assert r.rc == 69, r
-        assert any("PgBouncer" in l and "advisory lock" in l for l in r.lines), r
-    r = sentry.run(["--db-wait=0"], env={
-        "DATABASE_URL": "postgresql://sentry:x-secret-1@127.0.0.1:%d/app" % closed_port},
-        secrets=["x-secret-1"])
-    assert not any("PgBouncer" in l for l in r.lines), r

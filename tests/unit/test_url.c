@@ -107,23 +107,6 @@ static void test_password_registered(void **state)
     redact_clear();
 }
 
-static void test_pooled_hint(void **state)
-{
-    (void)state;
-    struct dburl u;
-    struct err e = {{0}};
-    assert_int_equal(url_normalise("postgresql://u:p@db:6432/app", "DATABASE_URL", &u, &e), 0);
-    assert_true(u.pooled);
-    url_free(&u);
-    assert_int_equal(url_normalise("postgresql://u:p@db-pooler.example/app", "DATABASE_URL", &u, &e), 0);
-    assert_true(u.pooled);
-    url_free(&u);
-    assert_int_equal(url_normalise("postgresql://u:p@db:5432/app", "DATABASE_URL", &u, &e), 0);
-    assert_false(u.pooled);
-    url_free(&u);
-    redact_clear();
-}
-
 static void test_redact_longest_first(void **state)
 {
     (void)state;
@@ -151,7 +134,6 @@ int main(void)
         cmocka_unit_test(test_keyword_form),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_password_registered),
-        cmocka_unit_test(test_pooled_hint),
         cmocka_unit_test(test_redact_longest_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
