@@ -37,6 +37,7 @@ enum db_rc {
 struct db {
     PGconn *conn;
     const char *conninfo, *extra; /* as given to db_connect, for db_reconnect */
+    bool extra_refused;      /* the path refused `options` (a pooler): connected without extra */
     long wait_s;             /* SENTRY_DB_WAIT: the bound of each query too */
     char server_version[64]; /* "15.18" */
     size_t pending, done;    /* statements sent by db_send, and answered */
@@ -44,7 +45,9 @@ struct db {
 };
 
 /* extra_options: added to the session's `options` (after the URL's or
- * PGOPTIONS'), or NULL. */
+ * PGOPTIONS'), or NULL. A connection path that refuses the startup
+ * parameter (PgBouncer: "unsupported startup parameter: options") is
+ * connected to without it, and extra_refused says so. */
 enum db_rc db_connect(const char *conninfo, const char *extra_options, long wait_s,
                       struct db *out, struct err *e);
 void db_close(struct db *d);

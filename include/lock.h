@@ -60,19 +60,33 @@ void lock_release(struct lock *l, struct db *d);
 
 /* --- while the migration runs -------------------------------------------- */
 
+/* The keeper: a round trip every KEEPER_BEAT_MS on the lock's connection,
+ * so that no idle timeout ends the transaction and a lost connection is
+ * seen within KEEPER_SILENCE_MS at most. The beat is the blocker report:
+ * the sessions of the migration command (known by their application_name)
+ * waiting for a lock, and who blocks them; those that have waited a second
+ * (half the lock timeout when that is shorter) are logged, at most once
+ * every KEEPER_REPORT_MS: pid, application_name, state, how long their
+ * transaction has been open, wait event; never their queries. */
 #define KEEPER_BEAT_MS 1000
+#define KEEPER_REPORT_MS 3000
 #define KEEPER_SILENCE_MS 20000 /* no answer for this long: the lock is lost */
+#define KEEPER_STMTS 4
 
 struct lock_keeper {
     struct lock *lock;
     struct db *db;
-    struct db_stmt stmt;
+    const char *params[1];     /* the migration's application_name */
+    struct db_stmt stmt[KEEPER_STMTS];
+    size_t nstmt;
     bool in_flight;
-    int64_t next_beat, sent_at;
-    struct err e;      /* why the lock was lost */
+    int64_t next_beat, sent_at, next_report;
+    int64_t threshold_ms;
+    struct err e;              /* why the lock was lost */
 };
 
-void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d);
+void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d, const char *appname,
+                 long lock_timeout_s);
 /* What to poll for it and until when (fd -1: nothing now). */
 int keeper_fd(const struct lock_keeper *k, short *events, int64_t *deadline);
 /* Advances it; false once the lock is lost (k->e says why). */

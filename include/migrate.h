@@ -17,6 +17,8 @@
 #define MIGRATE_TAIL 50
 #define MIGRATE_LINE_MAX 4096
 #define MIGRATE_KILL_GRACE_S 5
+#define MIGRATE_PAUSE_FIRST_MS 500
+#define MIGRATE_PAUSE_CAP_MS 15000
 
 enum migrate_rc { MIG_OK, MIG_FAILED, MIG_INTERRUPTED, MIG_LOST };
 
@@ -32,6 +34,7 @@ struct migrate_watch {
 
 struct migrate_result {
     bool ran;
+    int attempts;      /* runs of the command */
     int exit_code;     /* -1 when it never ran; 128+N when killed by N */
     bool timed_out;
     int64_t duration_ms;
@@ -40,10 +43,30 @@ struct migrate_result {
 
 /* 0 when argv0 names an executable file (directly, or found on PATH). */
 int migrate_find_program(const char *argv0, const char *what, struct err *e);
-/* envp: the command's environment (NULL: the sentry's); watch may be NULL.
- * Fills r (its tail replaced); r must be zeroed before the first run. */
-enum migrate_rc migrate_run(char *const argv[], char *const envp[], long timeout_s,
-                            const struct migrate_watch *watch, struct migrate_result *r, struct err *e);
+struct migrate_plan {
+    char *const *argv;
+    char *const *envp;  /* the command's environment (NULL: the sentry's) */
+    long timeout_s;     /* for all runs together; 0: no limit */
+    long retries;       /* more runs after a failure on a lock timeout */
+    const struct migrate_watch *watch; /* or NULL */
+};
+
+/* Runs the command; when it fails on a lock timeout (PostgreSQL's message
+ * or SQLSTATE 55P03 in its output) runs it again after a growing, jittered
+ * pause (logged), up to p->retries more times, all within p->timeout_s;
+ * any other failure is final. Fills r (its tail replaced, from the last
+ * run); r must be zeroed before the first call. */
+enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *r, struct err *e);
+
+/* The command's environment: the sentry's, with PGAPPNAME set to
+ * MIGRATE_APPNAME unless already set, and, when lock_timeout_s > 0,
+ * "-c lock_timeout=Ns" added to PGOPTIONS. NULL-terminated; free with
+ * migrate_env_free. */
+#define MIGRATE_APPNAME "migration-sentry/migrate"
+char **migrate_env(long lock_timeout_s);
+void migrate_env_free(char **env);
+/* The application_name the command's sessions have. */
+const char *migrate_appname(void);
 void migrate_result_free(struct migrate_result *r);
 
 /* The line-keeping half, on its own for the unit tests. */

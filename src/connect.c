@@ -219,9 +219,15 @@ enum db_rc db_connect(const char *conninfo, const char *extra, long wait_s, stru
     for (int n = 1;; n++) {
         enum verdict v = RETRY;
         char *why = NULL;
-        PGconn *c = attempt(conninfo, extra, attempt_deadline(deadline), &v, &why);
+        PGconn *c = attempt(conninfo, out->extra_refused ? NULL : extra, attempt_deadline(deadline), &v, &why);
         if (c)
             return finish(out, c, e);
+        if (extra && !out->extra_refused && why && strstr(why, "unsupported startup parameter: options")) {
+            out->extra_refused = true; /* a pooler that will not pass it on: go without */
+            free(why);
+            n--;
+            continue;
+        }
         if (v != RETRY) {
             err_set(e, "%s", why ? why : "interrupted");
             free(why);
@@ -248,11 +254,14 @@ enum db_rc db_connect(const char *conninfo, const char *extra, long wait_s, stru
 
 enum db_rc db_reconnect(struct db *d, long wait_s, struct err *e)
 {
-    const char *conninfo = d->conninfo, *extra = d->extra;
+    const char *conninfo = d->conninfo, *extra = d->extra_refused ? NULL : d->extra;
     long keep = d->wait_s;
+    bool refused = d->extra_refused;
     db_close(d);
     enum db_rc rc = db_connect(conninfo, extra, wait_s, d, e);
     d->wait_s = keep;
+    d->extra = refused ? NULL : extra;
+    d->extra_refused |= refused;
     return rc;
 }
 

@@ -46,7 +46,7 @@ enum lock_rc lock_took(struct lock *l, const struct db_stmt *s, struct err *e)
  * another database with the same key are other locks). */
 static const char HOLDER_SQL[] =
     "SELECT l.pid, coalesce(a.application_name, ''),"
-    " coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0)"
+    " coalesce(extract(epoch FROM clock_timestamp() - a.xact_start)::bigint, 0)"
     " FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
     " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
@@ -161,12 +161,17 @@ void lock_release(struct lock *l, struct db *d)
 
 /* --- the keeper ------------------------------------------------------------ */
 
-void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d)
+void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d, const char *appname,
+                 long lock_timeout_s)
 {
     memset(k, 0, sizeof *k);
     k->lock = l;
     k->db = d;
+    k->params[0] = appname;
     k->next_beat = now_ms() + KEEPER_BEAT_MS;
+    /* a wait is named once it has lasted a second, or half the lock
+     * timeout when that is shorter (the wait then never lasts a second) */
+    k->threshold_ms = lock_timeout_s > 0 && lock_timeout_s * 500 < 1000 ? lock_timeout_s * 500 : 1000;
 }
 
 int keeper_fd(const struct lock_keeper *k, short *events, int64_t *deadline)
@@ -190,6 +195,88 @@ static bool lost(struct lock_keeper *k, const char *why)
     return false;
 }
 
+/* Within the lock's transaction: a savepoint rolled back, so that even the
+ * catalog views leave no lock behind, a cleared statistics snapshot, since
+ * pg_stat_activity is otherwise read once per transaction, and
+ * clock_timestamp(), since now() is the transaction's start. */
+static const char BLOCKERS_SQL[] =
+    "SELECT w.pid, (extract(epoch FROM clock_timestamp() - coalesce(w.waitstart, clock_timestamp())) * 1000)::bigint,"
+    " b.pid, coalesce(b.application_name, ''), coalesce(b.state, ''),"
+    " coalesce(extract(epoch FROM clock_timestamp() - b.xact_start)::bigint::text, '?'),"
+    " coalesce(b.wait_event_type || ':' || b.wait_event, 'none')"
+    " FROM (SELECT DISTINCT a.pid, l.waitstart FROM pg_catalog.pg_stat_activity a"
+    "  JOIN pg_catalog.pg_locks l ON l.pid = a.pid AND NOT l.granted"
+    "  WHERE a.datname = current_database() AND a.application_name = $1) w"
+    " CROSS JOIN LATERAL unnest(pg_catalog.pg_blocking_pids(w.pid)) AS bp(pid)"
+    " LEFT JOIN pg_catalog.pg_stat_activity b ON b.pid = bp.pid"
+    " ORDER BY w.pid, b.pid LIMIT 10";
+
+static size_t beat_stmts(struct lock_keeper *k)
+{
+    struct db_stmt *s = k->stmt;
+    s[0] = (struct db_stmt){"SAVEPOINT sentry_report", 0, NULL, NULL};
+    s[1] = (struct db_stmt){"SELECT pg_catalog.pg_stat_clear_snapshot()", 0, NULL, NULL};
+    s[2] = (struct db_stmt){BLOCKERS_SQL, 1, k->params, NULL};
+    s[3] = (struct db_stmt){"ROLLBACK TO SAVEPOINT sentry_report", 0, NULL, NULL};
+    return KEEPER_STMTS;
+}
+
+/* Names the blockers of the waits that have lasted the threshold, at most
+ * once every KEEPER_REPORT_MS; a wait not that old yet gets the next beat
+ * when it will be (with a 1 s lock_timeout the wait never lasts longer). */
+static void report_blockers(struct lock_keeper *k, const PGresult *r, int64_t now)
+{
+    bool due = now >= k->next_report, logged = false;
+    for (int i = 0; db_ok(r) && i < PQntuples(r); i++) {
+        long long waited = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+        if (waited < k->threshold_ms) {
+            int64_t when = now + (k->threshold_ms - waited) + 50;
+            if (when < k->next_beat)
+                k->next_beat = when;
+            continue;
+        }
+        if (!due)
+            continue;
+        log_note("the migration's session (pid %s) has waited %.1fs for a lock held by pid %s "
+                 "(application_name '%s', %s, transaction open %ss, wait event %s)",
+                 PQgetvalue(r, i, 0), (double)waited / 1000.0, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                 *PQgetvalue(r, i, 4) ? PQgetvalue(r, i, 4) : "state unknown", PQgetvalue(r, i, 5),
+                 PQgetvalue(r, i, 6));
+        logged = true;
+    }
+    if (logged)
+        k->next_report = now + KEEPER_REPORT_MS;
+}
+
+static bool start_beat(struct lock_keeper *k, int64_t now)
+{
+    k->nstmt = beat_stmts(k);
+    if (db_send(k->db, k->stmt, k->nstmt, &k->e) != 0)
+        return lost(k, k->e.msg);
+    k->in_flight = true;
+    k->sent_at = now;
+    return true;
+}
+
+/* The beat's answer is in: the transaction must still be open and sound (a
+ * report that failed, for lack of privilege on a view say, is no loss). */
+static bool end_beat(struct lock_keeper *k, int64_t now)
+{
+    PGTransactionStatusType ts = PQtransactionStatus(k->db->conn);
+    const PGresult *bad = NULL;
+    for (size_t i = 0; i < k->nstmt && !bad; i++)
+        if (i != 2 && !db_ok(k->stmt[i].res))
+            bad = k->stmt[i].res;
+    k->in_flight = false;
+    k->next_beat = now + KEEPER_BEAT_MS;
+    if (!bad)
+        report_blockers(k, k->stmt[2].res, now);
+    char why[256];
+    snprintf(why, sizeof why, "%s", bad ? db_message(bad) : "the transaction ended");
+    db_stmts_clear(k->stmt, k->nstmt);
+    return !bad && ts != PQTRANS_INERROR && ts != PQTRANS_IDLE ? true : lost(k, why);
+}
+
 bool keeper_step(struct lock_keeper *k, short revents)
 {
     int64_t now = now_ms();
@@ -198,32 +285,21 @@ bool keeper_step(struct lock_keeper *k, short revents)
     if (!k->in_flight) {
         if (now < k->next_beat)
             return true;
-        k->stmt = (struct db_stmt){"SELECT 1", 0, NULL, NULL};
-        if (db_send(k->db, &k->stmt, 1, &k->e) != 0)
-            return lost(k, k->e.msg);
-        k->in_flight = true;
-        k->sent_at = now;
+        if (!start_beat(k, now))
+            return false;
     }
-    enum db_step st = db_advance(k->db, &k->stmt, revents, &k->e);
+    enum db_step st = db_advance(k->db, k->stmt, revents, &k->e);
     if (st == DB_STEP_LOST)
         return lost(k, k->e.msg);
-    if (st == DB_STEP_BUSY) {
-        if (now - k->sent_at < KEEPER_SILENCE_MS)
-            return true;
-        db_abandon(k->db, DBQ_TIMEOUT, &k->e);
-        return lost(k, "the server did not answer for 20s");
-    }
-    PGTransactionStatusType ts = PQtransactionStatus(k->db->conn);
-    bool ok = db_ok(k->stmt.res) && ts != PQTRANS_INERROR && ts != PQTRANS_IDLE;
-    char why[256];
-    snprintf(why, sizeof why, "%s", db_message(k->stmt.res));
-    db_stmts_clear(&k->stmt, 1);
-    k->in_flight = false;
-    k->next_beat = now + KEEPER_BEAT_MS;
-    return ok ? true : lost(k, why);
+    if (st == DB_STEP_DONE)
+        return end_beat(k, now);
+    if (now - k->sent_at < KEEPER_SILENCE_MS)
+        return true;
+    db_abandon(k->db, DBQ_TIMEOUT, &k->e);
+    return lost(k, "the server did not answer for 20s");
 }
 
 void keeper_free(struct lock_keeper *k)
 {
-    db_stmts_clear(&k->stmt, 1);
+    db_stmts_clear(k->stmt, KEEPER_STMTS);
 }

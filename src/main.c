@@ -41,6 +41,10 @@ struct gate {
     const char *skipped;             /* why the command did not run */
     bool recovered;
     bool *present;                   /* per required column, from the last read */
+    char probe_options[48];          /* "-c lock_timeout=5s" for the gate's own session */
+    char probe_secs[24];
+    const char *probe_params[1];
+    bool lock_timeout_carried;       /* the connection path passes startup options on */
     const char *phase;               /* the phase that failed, or "done" */
     struct err e;
 };
@@ -84,7 +88,7 @@ static void status_of(const struct gate *g, struct status *st)
     st->migration.exit_code = g->mig.exit_code;
     st->migration.recovered = g->recovered;
     st->migration.duration_ms = g->mig.duration_ms;
-    st->migration.attempts = g->mig.ran ? 1 : 0;
+    st->migration.attempts = g->mig.attempts;
     st->migration.tail = &g->mig.tail;
     st->schema.file = g->cfg->schema_file;
     st->database = g->cfg->db.display;
@@ -176,7 +180,8 @@ static int phase_connect(struct gate *g)
 {
     const struct config *c = g->cfg;
     log_phase("connect");
-    switch (db_connect(c->db.conninfo, NULL, c->db_wait, &g->db, &g->e)) {
+    const char *extra = *g->probe_options ? g->probe_options : NULL;
+    switch (db_connect(c->db.conninfo, extra, c->db_wait, &g->db, &g->e)) {
     case DB_OK:
         break;
     case DB_AUTH:
@@ -197,35 +202,55 @@ static int lock_failed(struct gate *g, enum lock_rc rc)
                            : rc == LOCK_AUTH ? EX_AUTH : EX_UNREACHABLE);
 }
 
-/* The lock and the reads in one round trip: when the lock is free (the
- * usual case) that is all the gate asks the server before deciding. */
+/* Whether the gate's own session got the lock_timeout it asked for: then
+ * the connection path carries startup options, and the migration's will. */
+static size_t probe_stmt(struct gate *g, struct db_stmt *s)
+{
+    if (!*g->probe_options || g->db.extra_refused)
+        return 0;
+    *s = (struct db_stmt){"SELECT pg_catalog.current_setting('lock_timeout')::interval = "
+                          "($1 || ' seconds')::interval", 1, g->probe_params, NULL};
+    return 1;
+}
+
+/* The lock, the probe and the reads in one round trip: when the lock is
+ * free (the usual case) that is all the gate asks the server before it
+ * decides. LOCK_OK, LOCK_BUSY, or *rc set to the phase's failure. */
+static enum lock_rc first_round_trip(struct gate *g, int *rc)
+{
+    struct db_stmt s[MAX_STMTS];
+    size_t k = lock_try_stmts(&g->lock, s);
+    size_t probe = k, p = probe_stmt(g, s + k);
+    k += p;
+    int version, columns;
+    size_t n = k + read_stmts(g, s + k, true, &version, &columns);
+    enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
+    enum lock_rc lr = q == DBQ_OK ? lock_took(&g->lock, s, &g->e) : LOCK_UNREACHABLE;
+    if (q != DBQ_OK)
+        *rc = lost(g, "lock", q);
+    else if (lr == LOCK_OK)
+        *rc = take_reads(g, s + k, n - k, version, columns);
+    else if (lr != LOCK_BUSY)
+        *rc = lock_failed(g, lr);
+    if (q == DBQ_OK && p)
+        g->lock_timeout_carried = db_ok(s[probe].res) && strcmp(PQgetvalue(s[probe].res, 0, 0), "t") == 0;
+    db_stmts_clear(s, n);
+    return lr;
+}
+
 static int phase_lock(struct gate *g)
 {
     log_phase("lock");
-    struct db_stmt s[MAX_STMTS];
-    size_t k = lock_try_stmts(&g->lock, s);
-    int version, columns;
-    size_t n = k + read_stmts(g, s + k, true, &version, &columns);
     int64_t start = now_ms();
-    enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
-    enum lock_rc lr = q == DBQ_OK ? lock_took(&g->lock, s, &g->e) : LOCK_UNREACHABLE;
     int rc = 0;
-    if (q != DBQ_OK)
-        rc = lost(g, "lock", q);
-    else if (lr == LOCK_OK)
-        rc = take_reads(g, s + k, n - k, version, columns);
-    else if (lr != LOCK_BUSY)
-        rc = lock_failed(g, lr);
-    db_stmts_clear(s, n);
-    if (rc || lr == LOCK_OK) {
-        if (!rc)
-            log_note("lock %s acquired", g->lock.keytext);
+    enum lock_rc lr = first_round_trip(g, &rc);
+    if (rc)
         return rc;
-    }
-    if ((lr = lock_wait(&g->lock, &g->db, start, g->cfg->lock_wait, &g->e)) != LOCK_OK)
+    bool waited = lr == LOCK_BUSY;
+    if (waited && (lr = lock_wait(&g->lock, &g->db, start, g->cfg->lock_wait, &g->e)) != LOCK_OK)
         return lock_failed(g, lr);
     log_note("lock %s acquired", g->lock.keytext);
-    return read_database(g, "lock");
+    return waited ? read_database(g, "lock") : 0; /* the first round trip's reads came too early */
 }
 
 static void load_heads(struct gate *g)
@@ -280,17 +305,38 @@ static bool keeper_step_cb(void *k, short revents)
     return keeper_step(k, revents);
 }
 
+/* Whether the migration's sessions get lock_timeout, said truthfully. */
+static long migration_lock_timeout(const struct gate *g)
+{
+    long t = g->cfg->migrate_lock_timeout;
+    if (t == 0)
+        return 0;
+    if (g->lock_timeout_carried) {
+        log_note("the migration's sessions get lock_timeout %lds (SENTRY_MIGRATE_LOCK_TIMEOUT) "
+                 "and application_name %s", t, migrate_appname());
+        return t;
+    }
+    log_note("warning: lock_timeout NOT applied to the migration: the connection path %s the "
+             "`options` startup parameter (a connection pooler?), so the migration runs without it",
+             g->db.extra_refused ? "refuses" : "drops");
+    return 0;
+}
+
 static int run_migration(struct gate *g)
 {
     const struct config *c = g->cfg;
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);
+    long lock_timeout = migration_lock_timeout(g);
     struct lock_keeper k;
-    keeper_init(&k, &g->lock, &g->db);
+    keeper_init(&k, &g->lock, &g->db, migrate_appname(), lock_timeout);
     struct migrate_watch w = {keeper_fd_cb, keeper_step_cb, &k};
-    enum migrate_rc rc = migrate_run(strlist_argv((struct strlist *)&c->migrate_argv), NULL,
-                                     c->migrate_timeout, &w, &g->mig, &g->e);
+    char **env = migrate_env(lock_timeout);
+    struct migrate_plan plan = {strlist_argv((struct strlist *)&c->migrate_argv), env,
+                                c->migrate_timeout, c->migrate_retries, &w};
+    enum migrate_rc rc = migrate_run(&plan, &g->mig, &g->e);
+    migrate_env_free(env);
     if (rc == MIG_LOST)
         g->e = k.e;
     keeper_free(&k);
@@ -445,6 +491,11 @@ static void gate_init(struct gate *g, const struct config *c)
     g->start_wall = wall_ms();
     g->mig.exit_code = -1;
     lock_init(&g->lock, c->lock_key);
+    if (c->cmd == CMD_GATE && !c->no_migrate && c->migrate_lock_timeout > 0) {
+        snprintf(g->probe_options, sizeof g->probe_options, "-c lock_timeout=%lds", c->migrate_lock_timeout);
+        snprintf(g->probe_secs, sizeof g->probe_secs, "%ld", c->migrate_lock_timeout);
+        g->probe_params[0] = g->probe_secs;
+    }
     version_table_init(&g->vt, c->version_table, c->version_table_schema);
     verify_query_init(&g->vq, &c->columns);
 }

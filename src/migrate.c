@@ -124,7 +124,19 @@ struct reader {
     char line[MIGRATE_LINE_MAX];
     size_t len;
     struct tail_buf tail;
+    bool lock_timeout; /* a line said the command failed on a lock timeout */
 };
+
+/* PostgreSQL's words for it, psycopg's class name, and its SQLSTATE
+ * (55P03, lock_not_available, also what NOWAIT raises). */
+static bool says_lock_timeout(const char *line, size_t n)
+{
+    static const char *const marks[] = {"due to lock timeout", "LockNotAvailable", "55P03"};
+    for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
+        if (memmem(line, n, marks[k], strlen(marks[k])))
+            return true;
+    return false;
+}
 
 static void emit_line(struct reader *rd)
 {
@@ -132,6 +144,7 @@ static void emit_line(struct reader *rd)
     if (n && rd->line[n - 1] == '\r')
         n--;
     log_output("[migrate] ", rd->line, n);
+    rd->lock_timeout |= says_lock_timeout(rd->line, n);
     tail_push(&rd->tail, rd->line, n);
     rd->len = 0;
 }
@@ -326,13 +339,10 @@ static pid_t start(char *const argv[], char *const envp[], int out_w, struct err
     return pid;
 }
 
-enum migrate_rc migrate_run(char *const argv[], char *const envp[], long timeout_s,
-                            const struct migrate_watch *watch, struct migrate_result *res, struct err *e)
+/* One run of the command, until `deadline`. */
+static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, struct migrate_result *res,
+                                bool *lock_timeout, struct err *e)
 {
-    int64_t start_ms = now_ms();
-    res->ran = false;
-    res->exit_code = -1;
-    res->timed_out = false;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         err_set(e, "cannot create a pipe for the migration command: %s", strerror(errno));
@@ -340,32 +350,136 @@ enum migrate_rc migrate_run(char *const argv[], char *const envp[], long timeout
     }
     struct run *r = xcalloc(1, sizeof *r);
     r->out = fds[0];
-    r->watch = watch;
+    r->watch = p->watch;
     r->chld = child_watch_begin();
-    r->deadline = timeout_s ? start_ms + timeout_s * 1000 : INT64_MAX;
-    r->pid = r->chld < 0 ? -1 : start(argv, envp, fds[1], e);
+    r->deadline = deadline;
+    r->pid = r->chld < 0 ? -1 : start(p->argv, p->envp, fds[1], e);
     close(fds[1]);
     enum migrate_rc rc = MIG_FAILED;
     if (r->chld < 0)
         err_set(e, "cannot watch the migration command: %s", strerror(errno));
     if (r->pid > 0) {
         res->ran = true;
+        res->attempts++;
         supervise(r);
         if (r->rd.len)
             emit_line(&r->rd);
-        rc = outcome(r, timeout_s, res, e);
+        rc = outcome(r, p->timeout_s, res, e);
     }
     strlist_free(&res->tail);
     tail_collect(&r->rd.tail, &res->tail);
     res->timed_out = r->timed_out;
-    res->duration_ms = now_ms() - start_ms;
+    *lock_timeout = r->rd.lock_timeout;
     close(r->out);
     child_watch_end(r->chld);
     free(r);
     return rc;
 }
 
+/* A pause between runs that keeps the watch going (the lock's keeper beats
+ * on) and gives way to a gate signal: MIG_OK when it passed. */
+static enum migrate_rc pause_watched(const struct migrate_plan *p, int64_t until, struct err *e)
+{
+    while (now_ms() < until) {
+        struct pollfd fd = {.fd = -1};
+        int64_t watch_until = LOOP_FOREVER;
+        if (p->watch)
+            fd.fd = p->watch->fd(p->watch->arg, &fd.events, &watch_until);
+        enum wait_rc w = loop_wait(&fd, 1, watch_until < until ? watch_until : until, 1);
+        if (w == WAIT_SIGNAL) {
+            err_set(e, "interrupted by %s", signals_name(signals_gate_check()));
+            return MIG_INTERRUPTED;
+        }
+        if (p->watch && (fd.revents || now_ms() >= watch_until) && !p->watch->step(p->watch->arg, fd.revents))
+            return MIG_LOST;
+    }
+    return MIG_OK;
+}
+
+/* 0.5 s, then twice as long each time up to MIGRATE_PAUSE_CAP_MS, each
+ * 0.75 to 1.25 of that, so that the blocker has room to finish. */
+static int64_t retry_pause(int retry)
+{
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+    int64_t base = MIGRATE_PAUSE_FIRST_MS;
+    for (int i = 1; i < retry && base < MIGRATE_PAUSE_CAP_MS; i++)
+        base *= 2;
+    base = base > MIGRATE_PAUSE_CAP_MS ? MIGRATE_PAUSE_CAP_MS : base;
+    seed = seed * 1103515245u + 12345u;
+    return base * 3 / 4 + (int64_t)((seed >> 16) % (unsigned)(base / 2 + 1));
+}
+
+enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *res, struct err *e)
+{
+    int64_t start_ms = now_ms(), deadline = p->timeout_s ? start_ms + p->timeout_s * 1000 : LOOP_FOREVER;
+    res->ran = false;
+    res->exit_code = -1;
+    res->timed_out = false;
+    res->attempts = 0;
+    enum migrate_rc rc;
+    for (int retry = 0;; retry++) {
+        bool lock_timeout = false;
+        rc = run_once(p, deadline, res, &lock_timeout, e);
+        if (rc != MIG_FAILED || !lock_timeout || res->timed_out || retry >= p->retries)
+            break;
+        int64_t pause = retry_pause(retry + 1);
+        if (now_ms() + pause >= deadline)
+            break; /* no time left for another run: the lock timeout stands */
+        log_note("the migration failed on a lock timeout (run %d of at most %ld); running it again "
+                 "in %.1fs, still under the advisory lock", retry + 1, p->retries + 1,
+                 (double)pause / 1000.0);
+        if ((rc = pause_watched(p, now_ms() + pause, e)) != MIG_OK)
+            break;
+    }
+    res->duration_ms = now_ms() - start_ms;
+    return rc;
+}
+
 void migrate_result_free(struct migrate_result *r)
 {
     strlist_free(&r->tail);
+}
+
+/* --- its environment --------------------------------------------------------- */
+
+extern char **environ;
+
+const char *migrate_appname(void)
+{
+    const char *v = getenv("PGAPPNAME");
+    return v && *v ? v : MIGRATE_APPNAME;
+}
+
+char **migrate_env(long lock_timeout_s)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = xcalloc(n + 3, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(lock_timeout_s > 0 && strncmp(environ[i], "PGOPTIONS=", 10) == 0))
+            env[k++] = xstrdup(environ[i]);
+    const char *opts = getenv("PGOPTIONS");
+    if (lock_timeout_s > 0)
+        env[k++] = xasprintf("PGOPTIONS=%s%s-c lock_timeout=%lds", opts ? opts : "",
+                             opts && *opts ? " " : "", lock_timeout_s);
+    const char *app = getenv("PGAPPNAME");
+    if (!app || !*app) {
+        for (size_t i = 0; i < k; i++)
+            if (strncmp(env[i], "PGAPPNAME=", 10) == 0)
+                env[i][10] = '\0'; /* an empty one: replaced below */
+        env[k++] = xstrdup("PGAPPNAME=" MIGRATE_APPNAME);
+    }
+    env[k] = NULL;
+    return env;
+}
+
+void migrate_env_free(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
 }
