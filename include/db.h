@@ -98,6 +98,10 @@ void db_stmts_clear(struct db_stmt *stmts, size_t n);
 /* The deadline of a gate query: wait_s from now, at least DB_QUERY_MIN_S. */
 int64_t db_deadline(const struct db *d);
 
+/* A text[] literal of items[0..n), for a query parameter: every element
+ * double-quoted, with " and \ escaped (values never pasted into SQL). */
+char *db_text_array(const char *const *items, size_t n);
+
 bool db_ok(const PGresult *r);           /* command or tuples ok */
 const char *db_sqlstate(const PGresult *r); /* "" when none */
 bool db_denied(const PGresult *r);       /* SQLSTATE 42501: no privilege */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "db.h"
 #include "heads.h"
+#include "history.h"
 #include "lock.h"
 #include "log.h"
 #include "migrate.h"
@@ -34,9 +35,12 @@ struct gate {
     struct version_table vt;
     struct verify_query vq;
     struct heads heads;
+    struct history hist;             /* in use when the heads are known and SENTRY_HISTORY is on */
+    bool use_history;
     bool has_version_table;
     struct strlist current;          /* version table rows, sorted */
     struct strlist ahead;            /* rows a newer release applied */
+    struct strlist implied;          /* script revisions the ahead rows imply applied */
     struct migrate_result mig;
     const char *skipped;             /* why the command did not run */
     bool recovered;
@@ -100,53 +104,65 @@ static void status_of(const struct gate *g, struct status *st)
 
 /* --- reading the database ---------------------------------------------------- */
 
-/* The gate's reads, for one round trip: the version table's rows and the
- * required columns. Inside the lock's transaction each runs in a savepoint
- * that is rolled back right after, so that no table lock of the gate's is
- * held while the migration runs. Returns how many statements; *version and
- * *columns are their indexes (columns -1 when there are none to check). */
-static size_t read_stmts(struct gate *g, struct db_stmt *s, bool in_lock, int *version, int *columns)
+/* Where the reads' answers are in a round trip (-1: not asked). */
+struct reads {
+    int version, columns, history;
+};
+
+/* The gate's reads, for one round trip: the version table's rows, the
+ * required columns, whether the history has the script heads. Inside the
+ * lock's transaction each runs in a savepoint rolled back right after, so
+ * that no table lock of the gate's is held while the migration runs (and a
+ * missing table fails only its own statement). Returns how many. */
+static size_t read_stmts(struct gate *g, struct db_stmt *s, bool in_lock, struct reads *at)
 {
-    size_t n = 0;
     static const struct db_stmt save = {"SAVEPOINT sentry_reads", 0, NULL, NULL},
                                 back = {"ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL, NULL};
+    size_t n = 0;
+    *at = (struct reads){-1, -1, -1};
     if (in_lock)
         s[n++] = save;
-    *version = (int)n;
+    at->version = (int)n;
     s[n++] = version_stmt(&g->vt);
     if (in_lock)
         s[n++] = back;
-    *columns = -1;
     if (g->cfg->columns.n) {
-        *columns = (int)n;
+        at->columns = (int)n;
         s[n++] = verify_stmt(&g->vq);
         if (in_lock)
             s[n++] = back;
+    }
+    if (g->use_history && in_lock) {
+        at->history = (int)n;
+        s[n++] = history_heads_stmt(&g->hist);
+        s[n++] = back;
     }
     return n;
 }
 
 /* What the reads said: 0, or the phase's failure. */
-static int take_reads(struct gate *g, struct db_stmt *s, size_t n, int version, int columns)
+static int take_reads(struct gate *g, struct db_stmt *s, size_t n, const struct reads *at)
 {
     for (size_t i = 0; i < n; i++)
-        if ((int)i != version && (int)i != columns && !db_ok(s[i].res)) {
+        if ((int)i != at->version && (int)i != at->columns && (int)i != at->history && !db_ok(s[i].res)) {
             err_set(&g->e, "reading the database failed: %s", db_message(s[i].res));
             return fail(g, "migrate", EX_UNREACHABLE);
         }
     strlist_free(&g->current);
-    switch (version_rows(&g->vt, s[version].res, &g->current, &g->e)) {
+    switch (version_rows(&g->vt, s[at->version].res, &g->current, &g->e)) {
     case VERSION_OK: g->has_version_table = true; break;
     case VERSION_NO_TABLE: g->has_version_table = false; break;
     case VERSION_DENIED: return fail(g, "migrate", EX_AUTH);
     default: return fail(g, "migrate", EX_UNREACHABLE);
     }
+    if (at->history >= 0)
+        history_take_heads(&g->hist, s[at->history].res, g->heads.heads.n);
     free(g->present);
     g->present = NULL;
-    if (columns < 0)
+    if (at->columns < 0)
         return 0;
     g->present = xcalloc(g->cfg->columns.n, sizeof *g->present);
-    int rc = verify_present(&g->cfg->columns, s[columns].res, g->present, &g->e);
+    int rc = verify_present(&g->cfg->columns, s[at->columns].res, g->present, &g->e);
     if (rc) {
         free(g->present);
         g->present = NULL;
@@ -166,10 +182,10 @@ static int lost(struct gate *g, const char *phase, enum dbq_rc q)
 static int read_database(struct gate *g, const char *phase)
 {
     struct db_stmt s[MAX_STMTS];
-    int version, columns;
-    size_t n = read_stmts(g, s, g->lock.held, &version, &columns);
+    struct reads at;
+    size_t n = read_stmts(g, s, g->lock.held, &at);
     enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
-    int rc = q == DBQ_OK ? take_reads(g, s, n, version, columns) : lost(g, phase, q);
+    int rc = q == DBQ_OK ? take_reads(g, s, n, &at) : lost(g, phase, q);
     db_stmts_clear(s, n);
     return rc;
 }
@@ -222,14 +238,14 @@ static enum lock_rc first_round_trip(struct gate *g, int *rc)
     size_t k = lock_try_stmts(&g->lock, s);
     size_t probe = k, p = probe_stmt(g, s + k);
     k += p;
-    int version, columns;
-    size_t n = k + read_stmts(g, s + k, true, &version, &columns);
+    struct reads at;
+    size_t n = k + read_stmts(g, s + k, true, &at);
     enum dbq_rc q = db_run(&g->db, s, n, db_deadline(&g->db), 1, &g->e);
     enum lock_rc lr = q == DBQ_OK ? lock_took(&g->lock, s, &g->e) : LOCK_UNREACHABLE;
     if (q != DBQ_OK)
         *rc = lost(g, "lock", q);
     else if (lr == LOCK_OK)
-        *rc = take_reads(g, s + k, n - k, version, columns);
+        *rc = take_reads(g, s + k, n - k, &at);
     else if (lr != LOCK_BUSY)
         *rc = lock_failed(g, lr);
     if (q == DBQ_OK && p)
@@ -258,37 +274,111 @@ static void load_heads(struct gate *g)
     if (!g->cfg->migrations_dir)
         return;
     heads_load(g->cfg->migrations_dir, &g->heads);
-    if (!g->heads.known)
+    if (!g->heads.known) {
         log_note("script heads unknown (%s): the migration command decides", g->heads.why);
+        return;
+    }
+    g->use_history = g->cfg->history;
+    if (g->use_history)
+        history_init(&g->hist, g->cfg->version_table_schema, &g->heads);
 }
 
-/* Sets *at when the database is already at the heads; a broken chain is
- * recovered (SENTRY_RECOVER=stamp) or fails the phase. 0, or the exit code. */
+/* After verify passed with known heads: the scripts' revisions recorded, so
+ * that an older release can tell this database is ahead of it. A failure
+ * is a warning: the gate itself is done. */
+static void record_history(struct gate *g)
+{
+    struct err e = {{0}};
+    if (g->use_history && g->lock.held && history_record(&g->hist, &g->db, &e) != DBQ_OK)
+        log_note("warning: the revision history was not recorded: %s", e.msg);
+}
+
+/* The database's revisions against the scripts, as Alembic judges them,
+ * with the history's word on those the scripts do not define: the ones it
+ * records as descendants of the scripts are ahead (g->ahead, and the script
+ * revisions they imply applied, g->implied); `unknown` keeps the others.
+ * 0, or the phase's failure when the history could not be read. */
+static int judge(struct gate *g, const char *phase, struct strlist *pending, struct strlist *unknown)
+{
+    strlist_free(&g->ahead);
+    strlist_free(&g->implied);
+    heads_compare(&g->heads, &g->current, pending, unknown);
+    if (!unknown->n || !g->use_history)
+        return 0;
+    struct strlist behind = {0};
+    enum dbq_rc q = history_judge(&g->hist, &g->db, &g->heads, unknown, &g->ahead, &g->implied, &behind, &g->e);
+    if (q != DBQ_OK) {
+        strlist_free(&behind);
+        return lost(g, phase, q);
+    }
+    struct strlist applied = {0}, ignored = {0};
+    for (size_t i = 0; i < g->current.n; i++)
+        strlist_push(&applied, g->current.v[i]);
+    for (size_t i = 0; i < g->implied.n; i++)
+        strlist_push(&applied, g->implied.v[i]);
+    strlist_free(pending);
+    strlist_free(unknown);
+    heads_compare(&g->heads, &applied, pending, &ignored);
+    *unknown = behind;
+    strlist_free(&applied);
+    strlist_free(&ignored);
+    return 0;
+}
+
+static int ahead_refused(struct gate *g, const char *phase, int code)
+{
+    char *a = strlist_join(&g->ahead, ",");
+    err_set(&g->e, "database is ahead of this release: revision %s was applied by a newer release "
+                   "(recorded in " HISTORY_TABLE "); SENTRY_AHEAD=fail refuses it", a);
+    free(a);
+    return fail(g, phase, code);
+}
+
+/* Revisions no script defines and the history does not know: the chain is
+ * broken; SENTRY_RECOVER=stamp rewrites the version table to the heads. */
+static int broken_chain(struct gate *g, const struct strlist *unknown, bool *at)
+{
+    char *u = strlist_join(unknown, ","), *h = strlist_join(&g->heads.heads, ",");
+    int rc;
+    if (g->cfg->recover_stamp) {
+        int sr = recover_stamp(&g->db, &g->vt, &g->heads.heads, &g->e);
+        rc = sr ? fail(g, "migrate", sr == -2 ? EX_AUTH : !g->db.conn ? EX_UNREACHABLE : EX_MIGRATE) : 0;
+        if (!rc) {
+            log_banner("RECOVERED: %s rewritten from %s to heads %s", g->vt.name, u, h);
+            g->recovered = true;
+            rc = read_database(g, "migrate");
+            *at = true;
+        }
+    } else {
+        err_set(&g->e, "broken chain: database is at revision %s, which no script in %s defines "
+                       "(script heads: %s)%s; set SENTRY_RECOVER=stamp to stamp the heads",
+                u, g->cfg->migrations_dir, h,
+                g->use_history ? ", nor the revision history as a newer release's" : "");
+        rc = fail(g, "migrate", EX_MIGRATE);
+    }
+    free(u);
+    free(h);
+    return rc;
+}
+
+/* Sets *at when nothing is to be done: the database at the heads, or ahead
+ * of them (a newer release migrated it: verify decides). 0, or the exit
+ * code. */
 static int at_heads(struct gate *g, bool *at)
 {
     struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->current, &pending, &unknown);
-    *at = pending.n == 0 && unknown.n == 0;
-    int rc = 0;
-    if (unknown.n) {
-        char *u = strlist_join(&unknown, ","), *h = strlist_join(&g->heads.heads, ",");
-        if (g->cfg->recover_stamp) {
-            int sr = recover_stamp(&g->db, &g->vt, &g->heads.heads, &g->e);
-            rc = sr ? fail(g, "migrate", sr == -2 ? EX_AUTH : !g->db.conn ? EX_UNREACHABLE : EX_MIGRATE) : 0;
-            if (!rc) {
-                log_banner("RECOVERED: %s rewritten from %s to heads %s", g->vt.name, u, h);
-                g->recovered = true;
-                rc = read_database(g, "migrate");
-                *at = true;
-            }
-        } else {
-            err_set(&g->e, "broken chain: database is at revision %s, which no script in %s defines "
-                           "(script heads: %s); set SENTRY_RECOVER=stamp to stamp the heads",
-                    u, g->cfg->migrations_dir, h);
-            rc = fail(g, "migrate", EX_MIGRATE);
-        }
-        free(u);
-        free(h);
+    int rc = judge(g, "migrate", &pending, &unknown);
+    *at = !rc && pending.n == 0 && unknown.n == 0;
+    if (!rc && unknown.n)
+        rc = broken_chain(g, &unknown, at);
+    else if (!rc && g->ahead.n && g->cfg->ahead_fail)
+        rc = ahead_refused(g, "migrate", EX_MIGRATE);
+    else if (!rc && g->ahead.n) {
+        char *a = strlist_join(&g->ahead, ",");
+        log_note("database is ahead of this release: %s applied by a newer release (recorded in "
+                 HISTORY_TABLE "); not migrating, verify decides", a);
+        free(a);
+        *at = true;
     }
     strlist_free(&pending);
     strlist_free(&unknown);
@@ -357,13 +447,17 @@ static int phase_migrate(struct gate *g)
         g->skipped = "--no-migrate";
         return 0;
     }
-    if (at) {
+    if (at && !g->ahead.n) {
         char *cur = strlist_join(&g->current, ",");
         char *cmd = strlist_join(&g->cfg->migrate_argv, " ");
         log_note("database already at heads (%s); skipping %s", cur, cmd);
         free(cur);
         free(cmd);
         g->skipped = g->recovered ? "stamped to heads (SENTRY_RECOVER=stamp)" : "database already at heads";
+        return 0;
+    }
+    if (at) {
+        g->skipped = "database ahead of this release";
         return 0;
     }
     return run_migration(g);
@@ -374,15 +468,16 @@ static int check_revisions(struct gate *g)
     if (!g->heads.known)
         return 0;
     struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->current, &pending, &unknown);
-    int rc = 0;
-    if (pending.n || unknown.n) {
+    int rc = judge(g, "verify", &pending, &unknown);
+    if (!rc && (pending.n || unknown.n)) {
         char *p = strlist_join(&pending, ","), *u = strlist_join(&unknown, ",");
         err_set(&g->e, "database not at the script heads:%s%s%s%s", pending.n ? " pending " : "", p,
                 unknown.n ? " unknown " : "", u);
         free(p);
         free(u);
         rc = fail(g, "verify", EX_VERIFY);
+    } else if (!rc && g->ahead.n && g->cfg->ahead_fail) {
+        rc = ahead_refused(g, "verify", EX_VERIFY);
     }
     strlist_free(&pending);
     strlist_free(&unknown);
@@ -503,9 +598,12 @@ static void gate_init(struct gate *g, const struct config *c)
 static void gate_free(struct gate *g)
 {
     release(g);
+    if (g->use_history)
+        history_free(&g->hist);
     heads_free(&g->heads);
     strlist_free(&g->current);
     strlist_free(&g->ahead);
+    strlist_free(&g->implied);
     migrate_result_free(&g->mig);
     version_table_free(&g->vt);
     verify_query_free(&g->vq);
@@ -532,6 +630,8 @@ static int run_gate(struct config *c)
         rc = phase_migrate(&g);
     if (!rc)
         rc = phase_verify(&g);
+    if (!rc)
+        record_history(&g);
     if (!rc)
         rc = late_signal(&g, "verify");
     if (!rc)

@@ -4,6 +4,8 @@
 #include "bg.h"
 #include "db.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,29 @@ int64_t db_deadline(const struct db *d)
 {
     long s = d->wait_s > DB_QUERY_MIN_S ? d->wait_s : DB_QUERY_MIN_S;
     return loop_after((int64_t)s * 1000);
+}
+
+char *db_text_array(const char *const *items, size_t n)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++)
+        cap += strlen(items[i]) * 2 + 3;
+    char *out = xmalloc(cap), *o = out;
+    *o++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *o++ = ',';
+        *o++ = '"';
+        for (const char *v = items[i]; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                *o++ = '\\';
+            *o++ = *v;
+        }
+        *o++ = '"';
+    }
+    *o++ = '}';
+    *o = '\0';
+    return out;
 }
 
 bool db_ok(const PGresult *r)
@@ -92,10 +117,16 @@ int db_send(struct db *d, struct db_stmt *s, size_t n, struct err *e)
         db_close(d);
         return -1;
     }
+    /* Every sync flushes: corked, the batch leaves in as few packets as it
+     * fits (over TCP; a Unix socket ignores the option). */
+    int fd = PQsocket(d->conn), on = 1, off = 0;
+    bool corked = n > 1 && setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
     for (size_t i = 0; i < n; i++)
         if (!PQsendQueryParams(d->conn, s[i].sql, s[i].nparams, NULL, s[i].params, NULL, NULL, 0) ||
             !PQpipelineSync(d->conn))
             return give_up(d, DBQ_LOST, e), -1;
+    if (corked)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
     d->pending = n;
     d->done = 0;
     d->in_results = true;

@@ -112,38 +112,20 @@ static const char COLUMNS_SQL[] =
     " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(s, t, c, i)"
     " ORDER BY x.i";
 
-/* A text[] literal: every element double-quoted, with " and \ escaped. */
-static char *array_literal(const struct columns *cols, int part)
+static char *array_of(const struct columns *cols, int part)
 {
-    size_t cap = 3;
-    for (size_t i = 0; i < cols->n; i++) {
-        const struct column *c = &cols->v[i];
-        cap += strlen(part == 0 ? c->schema : part == 1 ? c->table : c->name) * 2 + 3;
-    }
-    char *out = xmalloc(cap), *o = out;
-    *o++ = '{';
-    for (size_t i = 0; i < cols->n; i++) {
-        const struct column *c = &cols->v[i];
-        const char *v = part == 0 ? c->schema : part == 1 ? c->table : c->name;
-        if (i)
-            *o++ = ',';
-        *o++ = '"';
-        for (; *v; v++) {
-            if (*v == '"' || *v == '\\')
-                *o++ = '\\';
-            *o++ = *v;
-        }
-        *o++ = '"';
-    }
-    *o++ = '}';
-    *o = '\0';
-    return out;
+    const char **items = xcalloc(cols->n, sizeof *items);
+    for (size_t i = 0; i < cols->n; i++)
+        items[i] = part == 0 ? cols->v[i].schema : part == 1 ? cols->v[i].table : cols->v[i].name;
+    char *a = db_text_array(items, cols->n);
+    free(items);
+    return a;
 }
 
 void verify_query_init(struct verify_query *q, const struct columns *cols)
 {
     for (int k = 0; k < 3; k++)
-        q->params[k] = q->arrays[k] = array_literal(cols, k);
+        q->params[k] = q->arrays[k] = array_of(cols, k);
 }
 
 void verify_query_free(struct verify_query *q)
