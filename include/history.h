@@ -42,10 +42,14 @@ struct db_stmt history_heads_stmt(struct history *h);
 /* Its answer (a missing table: none recorded). */
 void history_take_heads(struct history *h, const PGresult *r, size_t nheads);
 
-/* Records the scripts' revisions when the heads were not all recorded;
- * warns (never fails) when that is refused. The connection may be lost:
- * DBQ_OK or the round trip's failure. */
+/* Records the scripts' revisions when the heads were not all recorded, in
+ * the lock's transaction; warns (never fails) when that is refused. The
+ * connection may be lost: DBQ_OK or the round trip's failure. */
 enum dbq_rc history_record(struct history *h, struct db *d, struct err *e);
+/* The same on a short connection of its own (like `like`), committed at
+ * once: before a migration runs, whose revisions are visible to others as
+ * soon as it commits, long before the gate's own transaction ends. */
+enum dbq_rc history_record_apart(struct history *h, const struct db *like, struct err *e);
 
 /* The judgement for revisions no script defines: each of `unknown` whose
  * recorded ancestry reaches a revision the scripts define is ahead (a newer

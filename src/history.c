@@ -100,10 +100,15 @@ void history_take_heads(struct history *h, const PGresult *r, size_t nheads)
 
 /* --- writing ----------------------------------------------------------------- */
 
-enum dbq_rc history_record(struct history *h, struct db *d, struct err *e)
+static void refused(const struct history *h, const PGresult *bad)
 {
-    if (h->recorded)
-        return DBQ_OK;
+    log_note("warning: cannot record the revision history in %s (%s): an older release will "
+             "not be able to tell this database is ahead of it", h->qualified, db_message(bad));
+}
+
+/* In the lock's transaction, in a savepoint: all of it or nothing. */
+static enum dbq_rc record_in(struct history *h, struct db *d, struct err *e)
+{
     struct db_stmt s[4] = {
         {"SAVEPOINT sentry_history", 0, NULL, NULL},
         {h->create_sql, 0, NULL, NULL},
@@ -116,8 +121,7 @@ enum dbq_rc history_record(struct history *h, struct db *d, struct err *e)
         if (!db_ok(s[i].res))
             bad = s[i].res;
     if (bad)
-        log_note("warning: cannot record the revision history in %s (%s): an older release will "
-                 "not be able to tell this database is ahead of it", h->qualified, db_message(bad));
+        refused(h, bad);
     db_stmts_clear(s, 4);
     if (bad && d->conn) {
         struct db_stmt undo = {"ROLLBACK TO SAVEPOINT sentry_history", 0, NULL, NULL};
@@ -126,6 +130,33 @@ enum dbq_rc history_record(struct history *h, struct db *d, struct err *e)
     }
     if (q == DBQ_OK && !bad)
         h->recorded = true;
+    return q;
+}
+
+enum dbq_rc history_record(struct history *h, struct db *d, struct err *e)
+{
+    return h->recorded ? DBQ_OK : record_in(h, d, e);
+}
+
+/* On a connection of its own, committed at once: the migration about to
+ * run commits its revisions before the gate's transaction ends, and an
+ * older release's probe must find them recorded from that moment on. */
+enum dbq_rc history_record_apart(struct history *h, const struct db *like, struct err *e)
+{
+    if (h->recorded)
+        return DBQ_OK;
+    struct db d;
+    if (db_connect(like->conninfo, NULL, like->wait_s < 5 ? 5 : like->wait_s, &d, e) != DB_OK)
+        return DBQ_LOST;
+    struct db_stmt s[2] = {{h->create_sql, 0, NULL, NULL}, {h->insert_sql, 4, h->insert_params, NULL}};
+    enum dbq_rc q = db_run(&d, s, 2, db_deadline(&d), 1, e);
+    const PGresult *bad = q != DBQ_OK ? NULL : !db_ok(s[0].res) ? s[0].res : !db_ok(s[1].res) ? s[1].res : NULL;
+    if (bad)
+        refused(h, bad);
+    else if (q == DBQ_OK)
+        h->recorded = true;
+    db_stmts_clear(s, 2);
+    db_close(&d);
     return q;
 }
 

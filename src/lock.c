@@ -299,7 +299,23 @@ bool keeper_step(struct lock_keeper *k, short revents)
     return lost(k, "the server did not answer for 20s");
 }
 
+/* A beat still under way when the migration ends is waited for (bounded),
+ * so that its results cannot be taken for the next statements' answers. */
 void keeper_free(struct lock_keeper *k)
 {
+    int64_t deadline = db_deadline(k->db);
+    short revents = 0;
+    while (k->in_flight && k->db->conn) {
+        enum db_step st = db_advance(k->db, k->stmt, revents, &k->e);
+        if (st != DB_STEP_BUSY)
+            break;
+        struct pollfd p = {.fd = PQsocket(k->db->conn), .events = db_events(k->db)};
+        if (loop_wait(&p, 1, deadline, 0) != WAIT_READY) {
+            db_abandon(k->db, DBQ_TIMEOUT, &k->e);
+            break;
+        }
+        revents = p.revents;
+    }
+    k->in_flight = false;
     db_stmts_clear(k->stmt, KEEPER_STMTS);
 }

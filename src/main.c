@@ -415,6 +415,9 @@ static long migration_lock_timeout(const struct gate *g)
 static int run_migration(struct gate *g)
 {
     const struct config *c = g->cfg;
+    struct err he = {{0}};
+    if (g->use_history && history_record_apart(&g->hist, &g->db, &he) != DBQ_OK)
+        log_note("warning: the revision history was not recorded before the migration: %s", he.msg);
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);

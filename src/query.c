@@ -117,6 +117,10 @@ int db_send(struct db *d, struct db_stmt *s, size_t n, struct err *e)
         db_close(d);
         return -1;
     }
+    if (d->done < d->pending) { /* answers of earlier statements still to come */
+        err_set(e, "the connection is still busy with earlier statements");
+        return give_up(d, DBQ_LOST, e), -1;
+    }
     /* Every sync flushes: corked, the batch leaves in as few packets as it
      * fits (over TCP; a Unix socket ignores the option). */
     int fd = PQsocket(d->conn), on = 1, off = 0;
