@@ -100,6 +100,9 @@ void history_take_heads(struct history *h, const PGresult *r, size_t nheads)
 
 /* --- writing ----------------------------------------------------------------- */
 
+/* CREATE TABLE IF NOT EXISTS says "already exists, skipping" otherwise. */
+#define QUIET_LOCAL "SET LOCAL client_min_messages = warning"
+
 static void refused(const struct history *h, const PGresult *bad)
 {
     log_note("warning: cannot record the revision history in %s (%s): an older release will "
@@ -109,20 +112,21 @@ static void refused(const struct history *h, const PGresult *bad)
 /* In the lock's transaction, in a savepoint: all of it or nothing. */
 static enum dbq_rc record_in(struct history *h, struct db *d, struct err *e)
 {
-    struct db_stmt s[4] = {
+    struct db_stmt s[5] = {
         {"SAVEPOINT sentry_history", 0, NULL, NULL},
+        {QUIET_LOCAL, 0, NULL, NULL},
         {h->create_sql, 0, NULL, NULL},
         {h->insert_sql, 4, h->insert_params, NULL},
         {"RELEASE SAVEPOINT sentry_history", 0, NULL, NULL},
     };
-    enum dbq_rc q = db_run(d, s, 4, db_deadline(d), 1, e);
+    enum dbq_rc q = db_run(d, s, 5, db_deadline(d), 1, e);
     const PGresult *bad = NULL;
-    for (int i = 0; q == DBQ_OK && i < 4 && !bad; i++)
+    for (int i = 0; q == DBQ_OK && i < 5 && !bad; i++)
         if (!db_ok(s[i].res))
             bad = s[i].res;
     if (bad)
         refused(h, bad);
-    db_stmts_clear(s, 4);
+    db_stmts_clear(s, 5);
     if (bad && d->conn) {
         struct db_stmt undo = {"ROLLBACK TO SAVEPOINT sentry_history", 0, NULL, NULL};
         q = db_run(d, &undo, 1, db_deadline(d), 1, e);
@@ -148,14 +152,21 @@ enum dbq_rc history_record_apart(struct history *h, const struct db *like, struc
     struct db d;
     if (db_connect(like->conninfo, NULL, like->wait_s < 5 ? 5 : like->wait_s, &d, e) != DB_OK)
         return DBQ_LOST;
-    struct db_stmt s[2] = {{h->create_sql, 0, NULL, NULL}, {h->insert_sql, 4, h->insert_params, NULL}};
-    enum dbq_rc q = db_run(&d, s, 2, db_deadline(&d), 1, e);
-    const PGresult *bad = q != DBQ_OK ? NULL : !db_ok(s[0].res) ? s[0].res : !db_ok(s[1].res) ? s[1].res : NULL;
+    struct db_stmt s[3] = {
+        {"SET client_min_messages = warning", 0, NULL, NULL},
+        {h->create_sql, 0, NULL, NULL},
+        {h->insert_sql, 4, h->insert_params, NULL},
+    };
+    enum dbq_rc q = db_run(&d, s, 3, db_deadline(&d), 1, e);
+    const PGresult *bad = NULL;
+    for (int i = 0; q == DBQ_OK && i < 3 && !bad; i++)
+        if (!db_ok(s[i].res))
+            bad = s[i].res;
     if (bad)
         refused(h, bad);
     else if (q == DBQ_OK)
         h->recorded = true;
-    db_stmts_clear(s, 2);
+    db_stmts_clear(s, 3);
     db_close(&d);
     return q;
 }
