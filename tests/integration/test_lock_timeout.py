@@ -280,3 +280,47 @@ def test_lock_timeout_flags(sentry):
     assert "SENTRY_MIGRATE_RETRIES=1 (flag)" in script_r.stdout, script_r
     bad = sentry.run(["--migrate-retries=-1"])
     assert bad.rc == 64 and "--migrate-retries must be a whole number" in bad.stderr, bad
+
+
+SQL_THEN_UPGRADE = r"""
+import os, subprocess, sys, psycopg2
+c = psycopg2.connect(os.environ["DATABASE_URL"])
+c.autocommit = True
+cur = c.cursor()
+for stmt in sys.argv[1:]:
+    cur.execute(stmt)
+    print("ran: " + stmt.split()[0] + " " + stmt.split()[1], flush=True)
+c.close()
+os.execvp("/usr/bin/flask", ["flask", "db", "upgrade"])
+"""
+
+
+def run_sql_then_upgrade(sentry, *stmts, env=None):
+    (sentry.cwd / "sql_then_upgrade.py").write_text(SQL_THEN_UPGRADE)
+    quoted = " ".join("'%s'" % s for s in stmts)
+    return sentry.run([], env=dict({"SENTRY_MIGRATE_CMD": "/usr/bin/python3 sql_then_upgrade.py " + quoted},
+                                   **(env or {})))
+
+
+def test_gate_transaction_does_not_block_create_index_concurrently(sentry, at_rev1):
+    """CREATE INDEX CONCURRENTLY waits for every transaction that could see
+    the table: the gate's own open transaction (the advisory lock) holds no
+    snapshot and no table lock, so the build does not wait for it (it would
+    fail on the 2 s lock timeout, or wait for ever)."""
+    r = run_sql_then_upgrade(sentry, "CREATE INDEX CONCURRENTLY ix_title ON proposals (title)",
+                             env={"SENTRY_MIGRATE_LOCK_TIMEOUT": "2", "SENTRY_MIGRATE_RETRIES": "0"})
+    assert r.rc == 0, r
+    assert any("ran: CREATE INDEX" in l for l in r.migrate_lines), r
+    assert at_rev1.psql("SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_title'::regclass") == "t"
+
+
+def test_migration_altering_the_version_table(sentry, at_rev1):
+    """A migration that alters alembic_version (widening version_num, as
+    projects do) needs an exclusive lock on it: the gate's reads ran in a
+    rolled-back savepoint, so it holds none and nothing deadlocks."""
+    r = run_sql_then_upgrade(sentry, "ALTER TABLE alembic_version ALTER COLUMN version_num TYPE varchar(64)",
+                             env={"SENTRY_MIGRATE_LOCK_TIMEOUT": "2", "SENTRY_MIGRATE_RETRIES": "0"})
+    assert r.rc == 0, r
+    assert at_rev1.alembic_version() == HEAD
+    assert at_rev1.psql("SELECT character_maximum_length FROM information_schema.columns"
+                        " WHERE table_name = 'alembic_version' AND column_name = 'version_num'") == "64"
