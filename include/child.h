@@ -4,7 +4,8 @@
  *     it (a shell and what it started);
  *   - PR_SET_PDEATHSIG(SIGKILL): no child outlives a killed sentry (a
  *     preDeployCommand or CI job killed mid-migration must not leave the
- *     migration running without the lock);
+ *     migration running without the lock), and for the migration a guard
+ *     (below) that extends this to the whole group;
  *   - an empty signal mask and the dispositions the sentry inherited;
  *   - stdin, stdout and stderr as asked, the terminal's foreground if asked;
  *   - a failed exec reported through a close-on-exec pipe (errno), so the
@@ -26,12 +27,19 @@ struct child_spec {
     char *const *envp;   /* NULL: the sentry's own environment */
     int in, out, err;    /* descriptors for 0, 1, 2; -1: inherited */
     bool take_terminal;  /* make its group the terminal's foreground */
+    bool guard;          /* run it under a guard (below) */
+    int lifeline;        /* set by child_spawn: the guard's, closed by child_release */
 };
 
 /* The child's pid, running the program; -1 with *exec_errno set when the
  * program could not be started (the child is reaped), or with e set when
- * no process could be made. */
-pid_t child_spawn(const struct child_spec *spec, int *exec_errno, struct err *e);
+ * no process could be made.
+ * With spec->guard, the child is a guard of ours leading the group, and the
+ * program its child: when the sentry is gone (killed, for whatever reason)
+ * the guard kills the whole group, not only its direct child; it exits as
+ * the program did. child_release, once it has been reaped. */
+pid_t child_spawn(struct child_spec *spec, int *exec_errno, struct err *e);
+void child_release(struct child_spec *spec);
 
 /* SIGCHLD blocked and readable from the returned descriptor (-1 on
  * failure); child_watch_end restores the mask and closes it. */

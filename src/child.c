@@ -11,24 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void become(const struct child_spec *s, pid_t parent, int report)
+/* Between fork and exec only async-signal-safe calls: the sentry may have
+ * threads (an abandoned name lookup), whose locks a fork copies held. */
+
+static void set_stdio(const struct child_spec *s)
 {
-    setpgid(0, 0);
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
-        _exit(126); /* the sentry is gone already: nothing to run for */
-    /* SIGTTOU is still blocked here, so taking the terminal cannot stop us. */
-    if (s->take_terminal && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgid(parent))
-        (void)tcsetpgrp(STDIN_FILENO, getpid());
     if ((s->in >= 0 && dup2(s->in, STDIN_FILENO) < 0) || (s->out >= 0 && dup2(s->out, STDOUT_FILENO) < 0) ||
         (s->err >= 0 && dup2(s->err, STDERR_FILENO) < 0))
         _exit(126);
+}
+
+/* The program itself, in a process whose parent is `parent`. */
+static void run_program(const struct child_spec *s, pid_t parent, int report)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(126); /* its parent is gone already: nothing to run for */
     signals_child_reset();
     if (s->envp)
         environ = (char **)s->envp;
@@ -39,24 +44,106 @@ static void become(const struct child_spec *s, pid_t parent, int report)
     _exit(err == ENOENT ? 127 : 126);
 }
 
-pid_t child_spawn(const struct child_spec *s, int *exec_errno, struct err *e)
+static void become(const struct child_spec *s, pid_t parent, int report)
+{
+    setpgid(0, 0);
+    /* SIGTTOU is still blocked here, so taking the terminal cannot stop us. */
+    if (s->take_terminal && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgid(parent))
+        (void)tcsetpgrp(STDIN_FILENO, getpid());
+    set_stdio(s);
+    run_program(s, parent, report);
+}
+
+/* Ends the guard the way its program ended, so that the sentry reads the
+ * program's status as its own child's. */
+static void exit_like(int status)
+{
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        signal(sig, SIG_DFL);
+        raise(sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        _exit(128 + sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 126);
+}
+
+/* The guard: a process of ours that leads the program's process group and
+ * outlives nothing. PR_SET_PDEATHSIG reaches only a direct child, so a
+ * program that starts others (`sh -c '...'`) would leave them running
+ * without the sentry's lock if the sentry were killed. The guard holds the
+ * read end of a pipe whose only writer is the sentry: when the sentry is
+ * gone, for whatever reason, the pipe says so, and the guard kills the whole
+ * group. It passes the program's exit status on as its own. */
+static void guard(const struct child_spec *s, pid_t parent, int lifeline, int report)
+{
+    setpgid(0, 0);
+    set_stdio(s);
+    if (dup2(lifeline, 3) < 0 || dup2(report, 4) < 0 || fcntl(4, F_SETFD, FD_CLOEXEC) != 0)
+        _exit(126);
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 5U, ~0U, 0) != 0)
+#endif
+        for (int fd = 5; fd < 4096; fd++)
+            close(fd); /* the sentry's database socket must not live on in here */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL); /* the group's signals are the program's */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    pid_t me = getpid(), pid = sfd < 0 || getppid() != parent ? -1 : fork();
+    if (pid == 0) {
+        close(3);
+        run_program(s, me, 4);
+    }
+    close(4);
+    for (int status; pid > 0;) {
+        struct pollfd p[2] = {{.fd = 3, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) /* the sentry is gone: so is everything it started */
+            kill(0, SIGKILL);
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) > 0)
+            ;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            exit_like(status);
+    }
+    kill(0, SIGKILL);
+    _exit(126);
+}
+
+pid_t child_spawn(struct child_spec *s, int *exec_errno, struct err *e)
 {
     *exec_errno = 0;
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) {
+    s->lifeline = -1;
+    int p[2], life[2] = {-1, -1};
+    if (pipe2(p, O_CLOEXEC) != 0 || (s->guard && pipe2(life, O_CLOEXEC) != 0)) {
         err_set(e, "cannot start %s: %s", s->argv[0], strerror(errno));
         return -1;
     }
     pid_t parent = getpid(), pid = fork();
-    if (pid == 0)
+    if (pid == 0 && s->guard)
+        guard(s, parent, life[0], p[1]);
+    else if (pid == 0)
         become(s, parent, p[1]);
     int fork_errno = errno;
     close(p[1]);
+    if (s->guard)
+        close(life[0]);
     if (pid < 0) {
         close(p[0]);
+        if (s->guard)
+            close(life[1]);
         err_set(e, "cannot start %s: %s", s->argv[0], strerror(fork_errno));
         return -1;
     }
+    s->lifeline = life[1];
     /* Both sides set the group, so that it exists before we may signal it;
      * EACCES (it has exec'd) means its own call came first. */
     (void)setpgid(pid, pid);
@@ -71,10 +158,18 @@ pid_t child_spawn(const struct child_spec *s, int *exec_errno, struct err *e)
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
+        child_release(s);
         err_set(e, "cannot run %s: %s", s->argv[0], strerror(err));
         return -1;
     }
     return pid;
+}
+
+void child_release(struct child_spec *s)
+{
+    if (s->lifeline >= 0)
+        close(s->lifeline);
+    s->lifeline = -1;
 }
 
 int child_watch_begin(void)

@@ -325,17 +325,18 @@ static enum migrate_rc outcome(struct run *r, long timeout_s, struct migrate_res
     return MIG_OK;
 }
 
-static pid_t start(char *const argv[], char *const envp[], int out_w, struct err *e)
+static pid_t start(char *const argv[], char *const envp[], int out_w, int *lifeline, struct err *e)
 {
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         err_set(e, "cannot open /dev/null: %s", strerror(errno));
         return -1;
     }
-    struct child_spec spec = {argv, envp, in, out_w, out_w, false};
+    struct child_spec spec = {argv, envp, in, out_w, out_w, false, true, -1};
     int exec_errno;
     pid_t pid = child_spawn(&spec, &exec_errno, e);
     close(in);
+    *lifeline = spec.lifeline;
     return pid;
 }
 
@@ -353,7 +354,8 @@ static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, 
     r->watch = p->watch;
     r->chld = child_watch_begin();
     r->deadline = deadline;
-    r->pid = r->chld < 0 ? -1 : start(p->argv, p->envp, fds[1], e);
+    int lifeline = -1;
+    r->pid = r->chld < 0 ? -1 : start(p->argv, p->envp, fds[1], &lifeline, e);
     close(fds[1]);
     enum migrate_rc rc = MIG_FAILED;
     if (r->chld < 0)
@@ -370,6 +372,8 @@ static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, 
     tail_collect(&r->rd.tail, &res->tail);
     res->timed_out = r->timed_out;
     *lock_timeout = r->rd.lock_timeout;
+    if (lifeline >= 0)
+        close(lifeline);
     close(r->out);
     child_watch_end(r->chld);
     free(r);

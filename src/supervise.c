@@ -143,7 +143,7 @@ int supervise_init(char *const argv[], long grace_s, struct start_result *r, str
         err_set(e, "cannot watch signals: %s", strerror(errno));
         return -1;
     }
-    struct child_spec spec = {argv, NULL, -1, -1, -1, true};
+    struct child_spec spec = {argv, NULL, -1, -1, -1, true, false, -1};
     int exec_errno = 0;
     pid_t child = child_spawn(&spec, &exec_errno, e);
     if (child < 0) {
