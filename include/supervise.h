@@ -26,6 +26,9 @@ struct start_result {
  * so that while the app runs it holds no database connection and none of the
  * gate's memory. */
 #define SUPERVISE_FLAG "--supervise-only="
+/* Right after it when the gate logs JSON, so the supervisor does too (a
+ * --log-format flag is not in the environment it inherits). */
+#define SUPERVISE_JSON_FLAG "--log-format=json"
 
 /* Blocks every forwardable signal (none is lost across the exec: the mask
  * and pending signals survive it) and re-executes; returns only when that

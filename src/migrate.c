@@ -1,6 +1,6 @@
 #include "migrate.h"
+#include "lines.h"
 #include "log.h"
-#include "redact.h"
 #include "signals.h"
 
 #include <errno.h>
@@ -51,102 +51,6 @@ int migrate_find_program(const char *argv0, const char *what, struct err *e)
     return -1;
 }
 
-/* --- the output tail ------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-                : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!need || need > n || (need == 2 && s[0] < 0xC2) || (need == 4 && s[0] > 0xF4))
-        return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if (need == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
-        return 0;
-    if (need == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
-        return 0;
-    return need;
-}
-
-/* Control bytes and broken UTF-8 become '?': the tail ends up in JSON. */
-static char *printable_copy(const char *line, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)line;
-    char *out = xmalloc(len + 1), *o = out;
-    for (size_t i = 0; i < len;) {
-        size_t k = (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7F ? 0 : utf8_len(s + i, len - i);
-        if (!k) {
-            *o++ = '?';
-            i++;
-            continue;
-        }
-        memcpy(o, s + i, k);
-        o += k;
-        i += k;
-    }
-    *o = '\0';
-    return out;
-}
-
-void tail_push(struct tail_buf *t, const char *line, size_t len)
-{
-    char *clean = printable_copy(line, len);
-    free(t->lines[t->next]);
-    t->lines[t->next] = redact_text(clean);
-    free(clean);
-    t->next = (t->next + 1) % MIGRATE_TAIL;
-    if (t->count < MIGRATE_TAIL)
-        t->count++;
-}
-
-void tail_collect(struct tail_buf *t, struct strlist *out)
-{
-    size_t first = (t->next + MIGRATE_TAIL - t->count) % MIGRATE_TAIL;
-    for (size_t i = 0; i < t->count; i++) {
-        size_t k = (first + i) % MIGRATE_TAIL;
-        strlist_push_owned(out, t->lines[k]);
-        t->lines[k] = NULL;
-    }
-    for (size_t k = 0; k < MIGRATE_TAIL; k++) {
-        free(t->lines[k]);
-        t->lines[k] = NULL;
-    }
-    t->next = t->count = 0;
-}
-
-/* --- reading the output line by line -------------------------------------- */
-
-struct reader {
-    char line[MIGRATE_LINE_MAX];
-    size_t len;
-    struct tail_buf tail;
-};
-
-static void emit_line(struct reader *rd)
-{
-    size_t n = rd->len;
-    if (n && rd->line[n - 1] == '\r')
-        n--;
-    log_output("[migrate] ", rd->line, n);
-    tail_push(&rd->tail, rd->line, n);
-    rd->len = 0;
-}
-
-static void feed(struct reader *rd, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            emit_line(rd);
-            continue;
-        }
-        if (rd->len == sizeof rd->line)
-            emit_line(rd); /* a very long line goes out in pieces */
-        rd->line[rd->len++] = p[i];
-    }
-}
-
 /* --- the child ------------------------------------------------------------ */
 
 static pid_t spawn(char *const argv[], int out_w, struct err *e)
@@ -187,7 +91,7 @@ struct run {
     int64_t deadline;
     int signal; /* the gate signal passed on, if any */
     bool timed_out;
-    struct reader rd;
+    struct lines *out_lines; /* the output's log lines and tail */
 };
 
 static void group_kill(struct run *r, int sig)
@@ -226,7 +130,7 @@ static void on_output(struct run *r)
     char buf[8192];
     ssize_t n = read(r->out, buf, sizeof buf);
     if (n > 0)
-        feed(&r->rd, buf, (size_t)n);
+        lines_feed(r->out_lines, buf, (size_t)n);
     else if (n == 0 || (errno != EINTR && errno != EAGAIN))
         r->eof = true;
 }
@@ -338,6 +242,7 @@ enum migrate_rc migrate_run(char *const argv[], long timeout_s, struct migrate_r
     }
     struct run *r = xcalloc(1, sizeof *r);
     r->out = fds[0];
+    r->out_lines = lines_new("migrate");
     r->chld = block_sigchld(&saved);
     r->deadline = timeout_s ? start + timeout_s * 1000 : INT64_MAX;
     r->pid = r->chld < 0 ? -1 : spawn(argv, fds[1], e);
@@ -348,11 +253,11 @@ enum migrate_rc migrate_run(char *const argv[], long timeout_s, struct migrate_r
     if (r->pid > 0) {
         res->ran = true;
         supervise(r);
-        if (r->rd.len)
-            emit_line(&r->rd);
+        lines_flush(r->out_lines);
         rc = outcome(r, timeout_s, res, e);
     }
-    tail_collect(&r->rd.tail, &res->tail);
+    lines_take_tail(r->out_lines, &res->tail);
+    lines_free(r->out_lines);
     res->timed_out = r->timed_out;
     res->duration_ms = now_ms() - start;
     close(r->out);
