@@ -36,6 +36,10 @@ size_t edge_cut(const char *s, size_t len, size_t max);
  * bytes with "..." marking the cut (redaction comes before the cut, so no
  * piece of a secret survives it). Newly allocated. */
 char *edge_clip(const char *s, size_t max);
+/* The next character of s[0..n) (n > 0), or the maximal ill-formed
+ * subsequence there: its length in bytes; *width gets its length once
+ * cleaned as one line (EDGE_LINE). */
+size_t edge_step(const char *s, size_t n, size_t *width);
 /* The length of the well-formed UTF-8 sequence at s[0..n), or 0. */
 size_t utf8_valid_at(const unsigned char *s, size_t n);
 /* True when s[0..n) is all well-formed UTF-8. */

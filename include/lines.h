@@ -3,11 +3,12 @@
  * Bytes are fed as they come; each line goes to the log (log_stream, with
  * the stream's name) and into the tail of the last LINES_TAIL lines, both
  * through the edge (redacted, valid UTF-8, control characters escaped).
- * A line longer than LINES_MAX bytes goes out in pieces of at most LINES_MAX
- * bytes, cut where no secret can straddle the cut: up to redact_span_max()
- * bytes are held back beyond LINES_MAX before a cut is chosen, and the cut
- * moves before any secret (or credential) that would cross it, and never
- * splits a UTF-8 character. Memory stays bounded whatever the child prints. */
+ * A line longer than LINES_MAX bytes (as printed: masked, cleaned) goes out
+ * in pieces of at most LINES_MAX bytes, both printed and of output, cut where
+ * no secret can straddle the cut: up to redact_span_max() bytes are held
+ * back beyond LINES_MAX before a cut is chosen, the cut moves before any
+ * secret (or credential) that would cross it, and never splits a UTF-8
+ * character nor an escape. Memory stays bounded whatever the child prints. */
 #ifndef SENTRY_LINES_H
 #define SENTRY_LINES_H
 
@@ -28,8 +29,9 @@ void lines_flush(struct lines *l);
 void lines_take_tail(struct lines *l, struct strlist *out);
 void lines_free(struct lines *l);
 
-/* Where lines_feed cuts s[0..n) (n > max) into a first piece: at most max
- * bytes unless a secret longer than max starts the text; for the tests. */
+/* Where lines_feed cuts s[0..n) into a first piece: at most max bytes of s
+ * and at most max bytes printed, unless a match wider than that starts s;
+ * for the tests. */
 size_t lines_safe_cut(const char *s, size_t n, size_t max);
 
 #endif

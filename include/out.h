@@ -12,6 +12,11 @@
 
 #include <stddef.h>
 
+/* First thing in main: a standard descriptor (0, 1, 2) that is closed gets
+ * /dev/null, so that no file, socket or pipe the process opens later takes
+ * its number (and receives the log or the output by mistake); output meant
+ * for a stdout that was closed fails with EBADF all the same. */
+void out_init(void);
 void out_text(const char *s);
 void out_mem(const char *p, size_t n);
 /* 0 when everything reached standard output, else the first write's errno. */

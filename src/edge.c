@@ -57,6 +57,21 @@ static uint32_t code_point(const unsigned char *s, size_t k)
     return cp;
 }
 
+static bool is_control(uint32_t cp);
+
+size_t edge_step(const char *s, size_t n, size_t *width)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t bad, k = utf8_at(u, n, &bad);
+    if (!k) {
+        *width = 3; /* U+FFFD */
+        return bad;
+    }
+    uint32_t cp = code_point(u, k);
+    *width = is_control(cp) && cp != '\t' ? 4 : k;
+    return k;
+}
+
 static bool kept_control(uint32_t cp, enum edge_mode mode)
 {
     return cp == '\t' || (cp == '\n' && mode == EDGE_TEXT);

@@ -36,52 +36,71 @@ static void emit(struct lines *l, const char *p, size_t n)
     tail_push(l, p, n);
 }
 
-/* A cut at `at` that does not split a well-formed UTF-8 character. */
-static size_t char_boundary(const char *s, size_t n, size_t at)
+/* The printed width of s[0..n) (a match's kept key). */
+static size_t width_of(const char *s, size_t n)
 {
-    for (size_t back = 1; back <= 3 && back <= at; back++) {
-        size_t k = utf8_valid_at((const unsigned char *)s + at - back, n - (at - back));
-        if (k > back)
-            return at - back;
-        if (k)
-            break;
-    }
-    return at;
+    size_t total = 0, w;
+    for (size_t i = 0; i < n; i += edge_step(s + i, n - i, &w))
+        total += w;
+    return total;
 }
 
+/* Walks s as the edge will print it: whole characters, and every match as
+ * its key plus the mask, so that no cut falls inside either; stops before
+ * the piece would print more than max bytes or hold more than max bytes of
+ * output. A first step wider than max (a very long secret) is taken whole. */
 size_t lines_safe_cut(const char *s, size_t n, size_t max)
 {
-    size_t at = char_boundary(s, n, max);
     struct redact_match m;
-    for (size_t from = 0; redact_find(s, n, from, &m) && m.start < at; from = m.start + m.len) {
-        if (m.start + m.len > at) /* the match would be cut: keep it whole */
-            return m.start > 0 ? m.start : m.start + m.len;
+    bool have = redact_find(s, n, 0, &m);
+    size_t at = 0, width = 0;
+    while (at < n) {
+        size_t adv, w;
+        if (have && m.start == at) {
+            adv = m.len;
+            w = width_of(s + at, m.keep) + sizeof REDACTED - 1;
+        } else {
+            adv = edge_step(s + at, n - at, &w);
+            if (have && m.start < at + adv) /* a match inside a broken sequence */
+                adv = m.start - at;
+        }
+        if (at > 0 && (at + adv > max || width + w > max))
+            break;
+        at += adv;
+        width += w;
+        if (have && at >= m.start + m.len)
+            have = redact_find(s, n, at, &m);
     }
     return at;
 }
 
-static void cut_piece(struct lines *l)
+/* Emits the first `at` bytes of the buffer as a piece. */
+static void emit_piece(struct lines *l, size_t at)
 {
-    size_t at = lines_safe_cut(l->buf, l->len, LINES_MAX);
     emit(l, l->buf, at);
     memmove(l->buf, l->buf + at, l->len - at);
     l->len -= at;
 }
 
-/* The whole line is known: pieces of LINES_MAX, then the rest. */
+static void cut_piece(struct lines *l)
+{
+    emit_piece(l, lines_safe_cut(l->buf, l->len, LINES_MAX));
+}
+
+/* The whole line is known: pieces as long as they fit, then the rest. */
 static void end_line(struct lines *l, bool newline)
 {
-    while (l->len > LINES_MAX)
-        cut_piece(l);
-    size_t n = l->len;
-    if (newline && n && l->buf[n - 1] == '\r')
-        n--;
-    emit(l, l->buf, n);
+    if (newline && l->len && l->buf[l->len - 1] == '\r')
+        l->len--;
+    for (size_t at; (at = lines_safe_cut(l->buf, l->len, LINES_MAX)) < l->len;)
+        emit_piece(l, at);
+    emit(l, l->buf, l->len);
     l->len = 0;
 }
 
-/* Holding LINES_MAX plus the longest possible secret before cutting means
- * every match that could cross the cut is wholly in the buffer. */
+/* Holding LINES_MAX plus the longest possible match before cutting means
+ * every match that starts before the cut (at most LINES_MAX bytes in) is
+ * wholly in the buffer. */
 static void append(struct lines *l, const char *p, size_t n)
 {
     size_t limit = LINES_MAX + redact_span_max();

@@ -515,6 +515,7 @@ static void print_config(const struct config *c)
 
 int main(int argc, char **argv)
 {
+    out_init();
     if (argc > 1 && strncmp(argv[1], SUPERVISE_FLAG, strlen(SUPERVISE_FLAG)) == 0)
         return run_supervise_only(argc, argv);
     struct config c;

@@ -2,6 +2,7 @@
 #include "edge.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -12,6 +13,23 @@
 #include <unistd.h>
 
 static int failed; /* the first write error, or 0 */
+static bool stdout_closed;
+
+void out_init(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* The lowest free number: fd itself, the ones below being open. */
+        int null = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+        if (null >= 0 && null != fd) {
+            dup2(null, fd);
+            close(null);
+        }
+        if (fd == STDOUT_FILENO)
+            stdout_closed = true;
+    }
+}
 
 /* write(2) until done; a non-blocking descriptor is waited for. */
 static int write_all(const char *p, size_t n)
@@ -60,6 +78,10 @@ void out_mem(const char *p, size_t n)
 {
     if (failed)
         return;
+    if (stdout_closed) {
+        failed = EBADF;
+        return;
+    }
     size_t len;
     char *clean = edge_clean(p, n, EDGE_TEXT, &len);
     failed = write_no_sigpipe(clean, len);

@@ -240,13 +240,13 @@ def test_unreadable_heads_never_guess(sentry, db, app_dir):
 
 def test_pooled_url_warns_that_session_locks_break(sentry, closed_port):
     # PgBouncer's port (or a "pooler" host) draws the warning before connecting
-    for url in ("postgresql://sentry:x-secret-1@127.0.0.1:6432/app",
+    for url in ("postgresql://sentry:xQ7zJv-9k@127.0.0.1:6432/app",
                 "host=db-pooler hostaddr=127.0.0.1 port=%d dbname=app user=sentry "
-                "password=x-secret-1" % closed_port):
-        r = sentry.run(["--db-wait=0"], env={"DATABASE_URL": url}, secrets=["x-secret-1"])
+                "password=xQ7zJv-9k" % closed_port):
+        r = sentry.run(["--db-wait=0"], env={"DATABASE_URL": url}, secrets=["xQ7zJv-9k"])
         assert r.rc == 69, r
         assert any("PgBouncer" in l and "advisory lock" in l for l in r.lines), r
     r = sentry.run(["--db-wait=0"], env={
-        "DATABASE_URL": "postgresql://sentry:x-secret-1@127.0.0.1:%d/app" % closed_port},
-        secrets=["x-secret-1"])
+        "DATABASE_URL": "postgresql://sentry:xQ7zJv-9k@127.0.0.1:%d/app" % closed_port},
+        secrets=["xQ7zJv-9k"])
     assert not any("PgBouncer" in l for l in r.lines), r

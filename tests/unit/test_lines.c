@@ -151,9 +151,22 @@ static void test_long_line_in_pieces(void **state)
     assert_int_equal(strlen(tail.v[0]), LINES_MAX - 1);
     assert_string_equal(tail.v[1], "\xc3\xa9" "bbbbbbbbbb");
     strlist_free(&tail);
+    /* escapes count as printed: 5000 NUL bytes are 20000 bytes of "\x00" */
+    memset(big, 0, 5000);
+    lines_feed(l, big, 5000);
+    lines_flush(l);
+    lines_take_tail(l, &tail);
+    assert_int_equal(tail.n, 5);
+    for (size_t i = 0; i < tail.n; i++)
+        assert_int_equal(strlen(tail.v[i]), i < 4 ? LINES_MAX : 20000 - 4 * LINES_MAX);
+    strlist_free(&tail);
     lines_free(l);
     free(big);
-    free(take_log());
+    char *log = take_log();
+    assert_null(memchr(log, '\0', strlen(log)));
+    for (char *p = log, *nl; (nl = strchr(p, '\n')); p = nl + 1)
+        assert_true((size_t)(nl - p) <= strlen("[migrate] ") + LINES_MAX);
+    free(log);
 }
 
 /* The line 'o' * pad + text + '.' * 50, fed in chunks of `chunk` bytes. */
