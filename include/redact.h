@@ -9,8 +9,9 @@
  *  - any length (a one-letter password too): masked where it stands as the
  *    value of a credential: `password=x`, `password = 'x'`, `?password=x&`,
  *    `PGPASSWORD=x` (the key in any case, up to REDACT_BLANKS blanks around
- *    the '='), and `://user:x@` in a URL. Masking a one- to three-letter
- *    password everywhere would garble every line ("/tmp" with password "p").
+ *    the '=', the value not going on with a letter or digit), and
+ *    `://user:x@` in a URL. Masking a one- to three-letter password
+ *    everywhere would garble every line ("/tmp" with password "p").
  * A URL's whole userinfo "user:password" is masked anywhere at any length.
  * A match keeps its credential key ("password=******", "://user:******@"). */
 #ifndef SENTRY_REDACT_H

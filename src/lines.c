@@ -36,12 +36,14 @@ static void emit(struct lines *l, const char *p, size_t n)
     tail_push(l, p, n);
 }
 
-/* The printed width of s[0..n) (a match's kept key). */
+/* The printed width of s[0..n) (a match's kept key, masked in turn). */
 static size_t width_of(const char *s, size_t n)
 {
-    size_t total = 0, w;
-    for (size_t i = 0; i < n; i += edge_step(s + i, n - i, &w))
+    size_t total = 0, w, len;
+    char *masked = redact_mem(s, n, &len);
+    for (size_t i = 0; i < len; i += edge_step(masked + i, len - i, &w))
         total += w;
+    free(masked);
     return total;
 }
 
@@ -49,11 +51,25 @@ static size_t width_of(const char *s, size_t n)
  * its key plus the mask, so that no cut falls inside either; stops before
  * the piece would print more than max bytes or hold more than max bytes of
  * output. A first step wider than max (a very long secret) is taken whole. */
+/* A piece ending at `at` is masked on its own, where the end of the text
+ * ends a credential's value: it must not mask what the whole line does not
+ * (a short password's spelling cut off from the letters that follow it,
+ * which would also print wider than counted). The cut moves before such a
+ * match; the whole line's matches end at `from` or before. */
+static size_t no_new_match(const char *s, size_t at, size_t from)
+{
+    struct redact_match m;
+    for (; redact_find(s, at, from, &m); from = m.start + m.len)
+        if (m.start + m.len == at && m.start > 0)
+            return m.start;
+    return at;
+}
+
 size_t lines_safe_cut(const char *s, size_t n, size_t max)
 {
     struct redact_match m;
     bool have = redact_find(s, n, 0, &m);
-    size_t at = 0, width = 0;
+    size_t at = 0, width = 0, matched = 0;
     while (at < n) {
         size_t adv, w;
         if (have && m.start == at) {
@@ -68,10 +84,12 @@ size_t lines_safe_cut(const char *s, size_t n, size_t max)
             break;
         at += adv;
         width += w;
-        if (have && at >= m.start + m.len)
+        if (have && at >= m.start + m.len) {
+            matched = at;
             have = redact_find(s, n, at, &m);
+        }
     }
-    return at;
+    return at < n ? no_new_match(s, at, matched) : at;
 }
 
 /* Emits the first `at` bytes of the buffer as a piece. */

@@ -14,6 +14,10 @@ struct secret {
 
 static struct secret *secrets;
 static size_t nsecrets, longest;
+/* The bytes a match can start with: a secret's first byte, and the first
+ * byte of a credential's key ('p', 'P', and ':' of "://"). Text is scanned
+ * byte by byte, so most positions are passed over at the cost of a lookup. */
+static bool starts_match[256];
 
 static void add(const char *s, size_t n, bool anywhere)
 {
@@ -29,6 +33,7 @@ static void add(const char *s, size_t n, bool anywhere)
     secrets[nsecrets++] = (struct secret){xstrndup(s, n), n, anywhere};
     if (n > longest)
         longest = n;
+    starts_match[(unsigned char)s[0]] = starts_match['p'] = starts_match['P'] = starts_match[':'] = true;
 }
 
 void redact_add(const char *secret)
@@ -130,16 +135,15 @@ static size_t secret_at(const char *s, size_t n, size_t i, bool anywhere,
     return best;
 }
 
-/* A credential's value ends at the end of the text, at its closing quote,
- * or (unquoted) where a conninfo, query or shell word would end. The end of
- * the text counts, so that a piece cut right after a value still masks it. */
+/* A short password stands as a credential's value unless the value goes on
+ * with a letter or digit (then it is another, longer value): punctuation, a
+ * quote, a blank or the end of the text end it. The end of the text counts,
+ * so that a piece cut right after a value still masks it; masking too much
+ * is harmless, too little is a leak. */
 static bool value_ends(const char *s, size_t n, size_t j, char quote)
 {
-    if (j == n)
-        return true;
-    if (quote)
-        return s[j] == quote;
-    return isspace((unsigned char)s[j]) || strchr("&#'\",;)]}>", s[j]) != NULL;
+    (void)quote;
+    return j == n || !isalnum((unsigned char)s[j]);
 }
 
 static bool userinfo_ends(const char *s, size_t n, size_t j, char quote)
@@ -208,6 +212,8 @@ bool redact_find(const char *s, size_t n, size_t from, struct redact_match *m)
     if (!nsecrets)
         return false;
     for (size_t i = from; i < n; i++) {
+        if (!starts_match[(unsigned char)s[i]])
+            continue;
         size_t keep, len = match_at(s, n, i, &keep);
         if (len) {
             *m = (struct redact_match){i, len, keep};
@@ -225,27 +231,42 @@ size_t redact_span_max(void)
     return m > ui ? m : ui;
 }
 
+struct buf {
+    char *p;
+    size_t n, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
 char *redact_mem(const char *in, size_t len, size_t *out_len)
 {
-    /* Each match grows by at most REDACTED over its kept key. */
-    size_t cap = len + 1, from = 0, o = 0;
+    struct buf b = {xmalloc(len + 1), 0, len + 1};
+    b.p[0] = '\0';
+    size_t from = 0;
     struct redact_match m;
-    for (size_t at = 0; redact_find(in, len, at, &m); at = m.start + m.len)
-        cap += sizeof REDACTED;
-    char *out = xmalloc(cap);
     while (redact_find(in, len, from, &m)) {
-        memcpy(out + o, in + from, m.start - from + m.keep);
-        o += m.start - from + m.keep;
-        memcpy(out + o, REDACTED, sizeof REDACTED - 1);
-        o += sizeof REDACTED - 1;
+        put(&b, in + from, m.start - from);
+        /* The kept key is text of its own: a URL's user may be a secret too. */
+        size_t kn;
+        char *key = m.keep ? redact_mem(in + m.start, m.keep, &kn) : NULL;
+        put(&b, key ? key : "", key ? kn : 0);
+        free(key);
+        put(&b, REDACTED, sizeof REDACTED - 1);
         from = m.start + m.len;
     }
-    memcpy(out + o, in + from, len - from);
-    o += len - from;
-    out[o] = '\0';
+    put(&b, in + from, len - from);
     if (out_len)
-        *out_len = o;
-    return out;
+        *out_len = b.n;
+    return b.p;
 }
 
 char *redact_text(const char *in)
@@ -260,4 +281,5 @@ void redact_clear(void)
     free(secrets);
     secrets = NULL;
     nsecrets = longest = 0;
+    memset(starts_match, 0, sizeof starts_match);
 }

@@ -113,7 +113,7 @@ def secret_pieces(secret):
     if len(secret) >= 3:
         return [re.compile(re.escape(secret[i:i + 3])) for i in range(len(secret) - 2)]
     v = re.escape(secret)
-    return [re.compile(r"password\s*=\s*['\"]?" + v + r"(?![\w.~%+-])", re.I),
+    return [re.compile(r"password\s*=\s*['\"]?" + v + r"(?![A-Za-z0-9])", re.I),
             re.compile(r"://[^:@/\s]*:" + v + "@")]
 
 

@@ -97,8 +97,9 @@ static void test_short_password_as_credential(void **state)
     redacted_is("postgresql://sentry:q@h/d", "postgresql://sentry:******@h/d");
     redacted_is("postgres://:q@h", "postgres://:******@h");
     redacted_is("password=q", "password=******");         /* the end counts as the value's end */
+    redacted_is("PGPASSWORD=q. password=q-x", "PGPASSWORD=******. password=******-x");
     /* not as a credential's value: left alone */
-    redacted_is("q is a letter; /tmp/q; password=qq; password=q-x", "q is a letter; /tmp/q; password=qq; password=q-x");
+    redacted_is("q is a letter; /tmp/q; password=qq; password=q2", "q is a letter; /tmp/q; password=qq; password=q2");
     redacted_is("postgresql://u:qq@h", "postgresql://u:qq@h");
 }
 

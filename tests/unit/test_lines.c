@@ -231,6 +231,12 @@ static void test_safe_cut(void **state)
     assert_int_equal(lines_safe_cut("aaaaSECRETbbbb", 14, 10), 10);
     assert_int_equal(lines_safe_cut("SECRETbbbb", 10, 3), 6); /* longer than the limit: whole */
     assert_int_equal(lines_safe_cut("aa password=SECRET b", 20, 14), 3);
+    /* "password=Q" is no credential when the value goes on ("QRST"): a cut
+     * right after the Q would make the piece mask it; the cut moves before */
+    redact_add("Q");
+    assert_int_equal(lines_safe_cut("aaaa password=QRST", 18, 15), 5);
+    assert_int_equal(lines_safe_cut("aaaa password=Q RST", 19, 15), 5); /* the mask is wider */
+    assert_int_equal(lines_safe_cut("aaaa password=Q RST", 19, 20), 15);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 3), 2);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 4), 2);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 5), 5);
