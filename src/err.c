@@ -3,23 +3,8 @@
 #include "util.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-__attribute__((format(printf, 1, 0)))
-static char *vformat(const char *fmt, va_list ap)
-{
-    va_list cp;
-    va_copy(cp, ap);
-    int len = vsnprintf(NULL, 0, fmt, cp);
-    va_end(cp);
-    if (len < 0)
-        return xstrdup("(message could not be formatted)");
-    char *raw = xmalloc((size_t)len + 1);
-    vsnprintf(raw, (size_t)len + 1, fmt, ap);
-    return raw;
-}
 
 void err_set(struct err *e, const char *fmt, ...)
 {
@@ -27,7 +12,7 @@ void err_set(struct err *e, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    char *raw = vformat(fmt, ap);
+    char *raw = xvasprintf(fmt, ap);
     va_end(ap);
     /* libpq messages end in newlines and some span two lines ("DETAIL: ..."):
      * folded, so that every error is the one line the contract promises. */

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,20 +96,6 @@ static void emit(const struct event *ev, const char *body, size_t len)
         write_text(ev, body, len);
 }
 
-__attribute__((format(printf, 1, 0)))
-static char *vformat(const char *fmt, va_list ap)
-{
-    va_list cp;
-    va_copy(cp, ap);
-    int len = vsnprintf(NULL, 0, fmt, cp);
-    va_end(cp);
-    if (len < 0)
-        return xstrdup("(message could not be formatted)");
-    char *body = xmalloc((size_t)len + 1);
-    vsnprintf(body, (size_t)len + 1, fmt, ap);
-    return body;
-}
-
 static bool starts(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
@@ -154,7 +139,7 @@ static void log_body(enum kind k, const char *body)
 __attribute__((format(printf, 2, 0)))
 static void vlog(enum kind k, const char *fmt, va_list ap)
 {
-    char *body = vformat(fmt, ap);
+    char *body = xvasprintf(fmt, ap);
     log_body(k, body);
     free(body);
 }

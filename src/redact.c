@@ -123,13 +123,13 @@ void redact_add_url_part(const char *s, size_t len)
 /* The longest registered secret at s[i..n) (only those masked anywhere when
  * `anywhere`), accepted by `ends` at its end; 0 when none. */
 static size_t secret_at(const char *s, size_t n, size_t i, bool anywhere,
-                        bool (*ends)(const char *, size_t, size_t, char), char quote)
+                        bool (*ends)(const char *, size_t, size_t))
 {
     size_t best = 0;
     for (size_t k = 0; k < nsecrets; k++) {
         const struct secret *x = &secrets[k];
         if (x->n > best && x->n <= n - i && (!anywhere || x->anywhere) &&
-            memcmp(s + i, x->s, x->n) == 0 && (!ends || ends(s, n, i + x->n, quote)))
+            memcmp(s + i, x->s, x->n) == 0 && (!ends || ends(s, n, i + x->n)))
             best = x->n;
     }
     return best;
@@ -140,15 +140,13 @@ static size_t secret_at(const char *s, size_t n, size_t i, bool anywhere,
  * quote, a blank or the end of the text end it. The end of the text counts,
  * so that a piece cut right after a value still masks it; masking too much
  * is harmless, too little is a leak. */
-static bool value_ends(const char *s, size_t n, size_t j, char quote)
+static bool value_ends(const char *s, size_t n, size_t j)
 {
-    (void)quote;
     return j == n || !isalnum((unsigned char)s[j]);
 }
 
-static bool userinfo_ends(const char *s, size_t n, size_t j, char quote)
+static bool userinfo_ends(const char *s, size_t n, size_t j)
 {
-    (void)quote;
     return j == n || s[j] == '@';
 }
 
@@ -169,9 +167,8 @@ static size_t keyword_at(const char *s, size_t n, size_t i, size_t *keep)
     if (j >= n || s[j] != '=')
         return 0;
     j = skip_blanks(s, n, j + 1);
-    char quote = j < n && (s[j] == '\'' || s[j] == '"') ? s[j] : 0;
-    j += quote != 0;
-    size_t v = j < n ? secret_at(s, n, j, false, value_ends, quote) : 0;
+    j += j < n && (s[j] == '\'' || s[j] == '"'); /* an opening quote */
+    size_t v = j < n ? secret_at(s, n, j, false, value_ends) : 0;
     *keep = j - i;
     return v ? j - i + v : 0;
 }
@@ -187,7 +184,7 @@ static size_t userinfo_at(const char *s, size_t n, size_t i, size_t *keep)
     if (j >= n || s[j] != ':')
         return 0;
     j++;
-    size_t v = j < n ? secret_at(s, n, j, false, userinfo_ends, 0) : 0;
+    size_t v = j < n ? secret_at(s, n, j, false, userinfo_ends) : 0;
     *keep = j - i;
     return v ? j - i + v : 0;
 }
@@ -195,7 +192,7 @@ static size_t userinfo_at(const char *s, size_t n, size_t i, size_t *keep)
 /* The longest match starting at i, or 0. */
 static size_t match_at(const char *s, size_t n, size_t i, size_t *keep)
 {
-    size_t best = secret_at(s, n, i, true, NULL, 0), k = 0, len;
+    size_t best = secret_at(s, n, i, true, NULL), k = 0, len;
     *keep = 0;
     if (s[i] == 'p' || s[i] == 'P') {
         if ((len = keyword_at(s, n, i, &k)) > best)
