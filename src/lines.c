@@ -41,16 +41,12 @@ static size_t width_of(const char *s, size_t n)
 {
     size_t total = 0, w, len;
     char *masked = redact_mem(s, n, &len);
-    for (size_t i = 0; i < len; i += edge_step(masked + i, len - i, &w))
-        total += w;
+    for (size_t i = 0; i < len; total += w)
+        i += edge_step(masked + i, len - i, &w);
     free(masked);
     return total;
 }
 
-/* Walks s as the edge will print it: whole characters, and every match as
- * its key plus the mask, so that no cut falls inside either; stops before
- * the piece would print more than max bytes or hold more than max bytes of
- * output. A first step wider than max (a very long secret) is taken whole. */
 /* A piece ending at `at` is masked on its own, where the end of the text
  * ends a credential's value: it must not mask what the whole line does not
  * (a short password's spelling cut off from the letters that follow it,
@@ -65,6 +61,10 @@ static size_t no_new_match(const char *s, size_t at, size_t from)
     return at;
 }
 
+/* Walks s as the edge will print it: whole characters, and every match as
+ * its key plus the mask, so that no cut falls inside either; stops before
+ * the piece would print more than max bytes or hold more than max bytes of
+ * output. A first step wider than max (a very long secret) is taken whole. */
 size_t lines_safe_cut(const char *s, size_t n, size_t max)
 {
     struct redact_match m;

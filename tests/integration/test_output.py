@@ -480,9 +480,12 @@ def test_password_never_split_by_the_cut(sentry, db, role_for, tmp_path, length)
         r = sentry.run([], env={"DATABASE_URL": url, "SENTRY_MIGRATE_CMD": "cat %s" % out},
                        secrets=[pw])
         assert r.rc == 65, (spelling, r.stderr[-3000:])  # cat migrates nothing
-        # masked, not dropped: one mask per printed line
+        # masked, not dropped: one mask per printed line; and each line of
+        # about 4.1 KB in at most two pieces (a cut only where it must be)
         migrate = "\n".join(r.migrate_lines)
         assert migrate.count("******") >= len(lines), (spelling, len(lines))
+        assert len(r.migrate_lines) <= 2 * len(lines), (spelling, r.migrate_lines[:6])
+        assert all(len(l.encode()) <= len("[migrate] ") + 4096 for l in r.migrate_lines)
         assert_no_secret(json.dumps(r.status["migration"]["output_tail"], ensure_ascii=False),
                          [pw], "output_tail (%s)" % spelling)
 

@@ -237,6 +237,21 @@ static void test_safe_cut(void **state)
     assert_int_equal(lines_safe_cut("aaaa password=QRST", 18, 15), 5);
     assert_int_equal(lines_safe_cut("aaaa password=Q RST", 19, 15), 5); /* the mask is wider */
     assert_int_equal(lines_safe_cut("aaaa password=Q RST", 19, 20), 15);
+    /* a short line with a credential in it is one piece */
+    redact_add_userinfo("sentry:Zq9Kv2Wx", 15);
+    redact_add("Zq9Kv2Wx");
+    static const char url[] = "connecting to postgresql://sentry:Zq9Kv2Wx@127.0.0.1:5432/app";
+    assert_int_equal(lines_safe_cut(url, sizeof url - 1, LINES_MAX), sizeof url - 1);
+    /* the match "://sentry:Zq9Kv2Wx" (18 bytes, printed "://sentry:******", 16)
+     * goes whole into a piece or not at all */
+    assert_int_equal(lines_safe_cut(url, sizeof url - 1, 24 + 18), 24 + 18);
+    assert_int_equal(lines_safe_cut(url, sizeof url - 1, 24 + 17), 24);
+    redact_clear();
+    redact_add("Q");
+    static const char kw[] = "abc password=Q tail"; /* "abc password=******" is 19 */
+    assert_int_equal(lines_safe_cut(kw, sizeof kw - 1, 20), 15);
+    assert_int_equal(lines_safe_cut(kw, sizeof kw - 1, 19), 14);
+    assert_int_equal(lines_safe_cut(kw, sizeof kw - 1, 18), 4);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 3), 2);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 4), 2);
     assert_int_equal(lines_safe_cut("aa\xe2\x82\xac" "bb", 7, 5), 5);
