@@ -1,6 +1,9 @@
-/* err: how a module tells main what went wrong. The message is one line, at
- * most ERR_MAX bytes, with every registered secret masked; main decides the
- * exit code from the module's return value, never from the text. */
+/* err: how a module tells main what went wrong. The message is one line of
+ * valid UTF-8, at most ERR_MAX - 1 bytes, built at the edge (edge.h): every
+ * registered secret masked on the whole formatted text first, then libpq's
+ * newlines and tabs folded into spaces, control characters escaped, and only
+ * then cut, at a character boundary. main decides the exit code from the
+ * module's return value, never from the text. */
 #ifndef SENTRY_ERR_H
 #define SENTRY_ERR_H
 

@@ -1,8 +1,9 @@
 /* migrate: runs the migration command with no shell, in its own process
  * group, stdin from /dev/null, stdout and stderr streamed line by line to the
- * log with the "[migrate] " prefix; the last MIGRATE_TAIL lines (redacted,
- * made valid UTF-8, each at most MIGRATE_LINE_MAX bytes) are kept for the
- * status file, so memory stays bounded whatever the command prints.
+ * log with the "[migrate] " prefix; the last MIGRATE_TAIL lines are kept for
+ * the status file (both by lines.h: redacted, valid UTF-8, pieces of at most
+ * MIGRATE_LINE_MAX bytes of output), so memory stays bounded whatever the
+ * command prints.
  * After timeout_s seconds (0: no limit) the whole group gets SIGTERM, then
  * SIGKILL after MIGRATE_KILL_GRACE_S; a gate signal is passed to the group
  * the same way. No process of the group outlives migrate_run. */
@@ -12,10 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "err.h"
+#include "lines.h"
 #include "util.h"
 
-#define MIGRATE_TAIL 50
-#define MIGRATE_LINE_MAX 4096
+#define MIGRATE_TAIL LINES_TAIL
+#define MIGRATE_LINE_MAX LINES_MAX
 #define MIGRATE_KILL_GRACE_S 5
 #define MIGRATE_PAUSE_FIRST_MS 500
 #define MIGRATE_PAUSE_CAP_MS 15000
@@ -68,13 +70,5 @@ void migrate_env_free(char **env);
 /* The application_name the command's sessions have. */
 const char *migrate_appname(void);
 void migrate_result_free(struct migrate_result *r);
-
-/* The line-keeping half, on its own for the unit tests. */
-struct tail_buf {
-    char *lines[MIGRATE_TAIL];
-    size_t next, count;
-};
-void tail_push(struct tail_buf *t, const char *line, size_t len);
-void tail_collect(struct tail_buf *t, struct strlist *out); /* empties t */
 
 #endif

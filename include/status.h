@@ -7,7 +7,8 @@
  * a second disk flush.)
  * struct status is a view, not a store: main fills it at the end from what
  * the gate did (every pointer borrowed), and status_render turns it into
- * text. */
+ * text, every string through the edge (edge.h: redacted, valid UTF-8, control
+ * characters escaped). */
 #ifndef SENTRY_STATUS_H
 #define SENTRY_STATUS_H
 
@@ -55,9 +56,12 @@ char *status_render(const struct status *s);
 int status_write(const char *path, const struct status *s, struct err *e);
 
 enum status_read_rc { STATUS_MIGRATED, STATUS_NOT_MIGRATED, STATUS_MISSING };
-/* Reads an existing status file for `migration-sentry status`: *text gets its
- * contents (caller frees); a file that is not valid JSON counts as not
- * migrated. STATUS_MISSING when it cannot be read at all (e says why). */
+/* Reads an existing status file for `migration-sentry status`. *text gets
+ * its contents (caller frees) when they are a JSON text in valid UTF-8, else
+ * NULL. A file that is empty, larger than 1 MiB, not valid UTF-8 or not JSON
+ * counts as not migrated, as does a JSON text without a boolean "migrated";
+ * STATUS_MISSING when it cannot be read at all. e says what is wrong in each
+ * of those cases, and is "" otherwise. */
 enum status_read_rc status_read(const char *path, char **text, struct err *e);
 
 #endif

@@ -29,6 +29,9 @@ struct start_result {
 /* Appended to GRACE when the sentry inherited SIGPIPE ignored: the re-exec
  * inherits it ignored either way (the sentry ignores it), so it is told. */
 #define SUPERVISE_PIPE_IGNORED ",sigpipe-ignored"
+/* Right after it when the gate logs JSON, so the supervisor does too (a
+ * --log-format flag is not in the environment it inherits). */
+#define SUPERVISE_JSON_FLAG "--log-format=json"
 
 /* Blocks every forwardable signal (none is lost across the exec: the mask
  * and pending signals survive it) and re-executes; returns only when that

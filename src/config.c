@@ -1,4 +1,5 @@
 #include "config.h"
+#include "edge.h"
 #include "redact.h"
 #include "split.h"
 
@@ -481,7 +482,9 @@ static char *shown_value(const struct config *c, int s)
 void config_print(const struct config *c, FILE *out)
 {
     for (int s = 0; s < S_COUNT; s++) {
-        char *v = shown_value(c, s);
+        char *raw = shown_value(c, s);
+        char *v = edge_line(raw); /* output helper's hook: a newline in a value stays in its line */
+        free(raw);
         fprintf(out, "%s=%s (%s)\n", defs[s].env, v,
                 c->src[s] == SRC_NONE && s == S_INIT ? "default" : source_word(c->src[s]));
         free(v);

@@ -123,6 +123,15 @@ static PGconn *poll_connect(PGconn *c, int64_t deadline, enum verdict *v, char *
     return NULL;
 }
 
+/* Server notices (RAISE NOTICE, "already exists, skipping") would go to
+ * stderr raw through libpq's default processor: route them through the log,
+ * which masks secrets. */
+static void notice_to_log(void *arg, const char *message)
+{
+    (void)arg;
+    log_output("[SENTRY] ", message, strcspn(message, "\n"));
+}
+
 static PGconn *attempt(const char *conninfo, const char *extra, int64_t deadline, enum verdict *v, char **why)
 {
     struct resolved r;
@@ -138,19 +147,13 @@ static PGconn *attempt(const char *conninfo, const char *extra, int64_t deadline
     }
     struct params p;
     build(&p, conninfo, extra, &r);
-    PGconn *c = poll_connect(PQconnectStartParams(p.k, p.v, 1), deadline, v, why);
+    PGconn *c = PQconnectStartParams(p.k, p.v, 1);
+    if (c) /* before it completes: the server may send notices during start-up */
+        PQsetNoticeProcessor(c, notice_to_log, NULL);
+    c = poll_connect(c, deadline, v, why);
     free(p.options);
     resolved_free(&r);
     return c;
-}
-
-/* Server notices (RAISE NOTICE, "already exists, skipping") would go to
- * stderr raw through libpq's default processor: route them through the log,
- * which masks secrets. */
-static void notice_to_log(void *arg, const char *message)
-{
-    (void)arg;
-    log_output("[SENTRY] ", message, strcspn(message, "\n"));
 }
 
 /* Ready for the gate: non-blocking, in pipeline mode for good, notices to
@@ -159,7 +162,6 @@ static int set_up(struct db *d)
 {
     if (PQsetnonblocking(d->conn, 1) != 0 || PQenterPipelineMode(d->conn) != 1)
         return -1;
-    PQsetNoticeProcessor(d->conn, notice_to_log, NULL);
     const char *v = PQparameterStatus(d->conn, "server_version");
     snprintf(d->server_version, sizeof d->server_version, "%s", v ? v : "unknown");
     d->server_version[strcspn(d->server_version, " ")] = '\0';

@@ -105,7 +105,7 @@ void history_take_heads(struct history *h, const PGresult *r, size_t nheads)
 
 static void refused(const struct history *h, const PGresult *bad)
 {
-    log_note("warning: cannot record the revision history in %s (%s): an older release will "
+    log_warn("cannot record the revision history in %s (%s): an older release will "
              "not be able to tell this database is ahead of it", h->qualified, db_message(bad));
 }
 

@@ -7,6 +7,7 @@
 #include "lock.h"
 #include "log.h"
 #include "migrate.h"
+#include "out.h"
 #include "recover.h"
 #include "signals.h"
 #include "sqlfile.h"
@@ -15,13 +16,14 @@
 #include "verify.h"
 #include "version.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum exit_code {
     EX_OK = 0, EX_NOT_MIGRATED = 1, EX_CONFIG = 64, EX_VERIFY = 65, EX_NOSTATUS = 66,
-    EX_UNREACHABLE = 69, EX_MIGRATE = 70, EX_STATUS = 73, EX_LOCK = 75, EX_AUTH = 77,
+    EX_UNREACHABLE = 69, EX_MIGRATE = 70, EX_STATUS = 73, EX_IOERR = 74, EX_LOCK = 75, EX_AUTH = 77,
     EX_NOEXEC = 126, EX_NOTFOUND = 127, EX_SIGNAL_BASE = 128,
 };
 
@@ -290,7 +292,7 @@ static void record_history(struct gate *g)
 {
     struct err e = {{0}};
     if (g->use_history && g->lock.held && history_record(&g->hist, &g->db, &e) != DBQ_OK)
-        log_note("warning: the revision history was not recorded: %s", e.msg);
+        log_warn("the revision history was not recorded: %s", e.msg);
 }
 
 /* The database's revisions against the scripts, as Alembic judges them,
@@ -406,7 +408,7 @@ static long migration_lock_timeout(const struct gate *g)
                  "and application_name %s", t, migrate_appname());
         return t;
     }
-    log_note("warning: lock_timeout NOT applied to the migration: the connection path %s the "
+    log_warn("lock_timeout NOT applied to the migration: the connection path %s the "
              "`options` startup parameter (a connection pooler?), so the migration runs without it",
              g->db.extra_refused ? "refuses" : "drops");
     return 0;
@@ -417,7 +419,7 @@ static int run_migration(struct gate *g)
     const struct config *c = g->cfg;
     struct err he = {{0}};
     if (g->use_history && history_record_apart(&g->hist, &g->db, &he) != DBQ_OK)
-        log_note("warning: the revision history was not recorded before the migration: %s", he.msg);
+        log_warn("the revision history was not recorded before the migration: %s", he.msg);
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);
@@ -567,18 +569,26 @@ static int start_command(struct config *c)
     return command_exit(c->command, c->grace, c->init);
 }
 
-/* The bare supervisor that start_command re-executes into. */
+/* The bare supervisor that start_command re-executes into (the gate's log
+ * format comes along as SUPERVISE_JSON_FLAG). */
 static int run_supervise_only(int argc, char **argv)
 {
     char *end;
     long grace = strtol(argv[1] + strlen(SUPERVISE_FLAG), &end, 10);
     bool pipe_ignored = strcmp(end, SUPERVISE_PIPE_IGNORED) == 0;
-    if ((*end && !pipe_ignored) || grace < 0 || argc < 4 || strcmp(argv[2], "--") != 0) {
-        log_error("usage: migration-sentry " SUPERVISE_FLAG "SECONDS -- COMMAND [ARGS...]");
+    int cmd = 2;
+    log_phase("start");
+    if (argc > cmd && strcmp(argv[cmd], SUPERVISE_JSON_FLAG) == 0) {
+        log_set_json(true);
+        cmd++;
+    }
+    if ((*end && !pipe_ignored) || grace < 0 || argc < cmd + 2 || strcmp(argv[cmd], "--") != 0) {
+        log_error("usage: migration-sentry " SUPERVISE_FLAG "SECONDS [" SUPERVISE_JSON_FLAG
+                  "] -- COMMAND [ARGS...]");
         return EX_CONFIG;
     }
     signals_init(pipe_ignored);
-    return command_exit(argv + 3, grace, true);
+    return command_exit(argv + cmd + 1, grace, true);
 }
 
 static void gate_init(struct gate *g, const struct config *c)
@@ -671,7 +681,8 @@ static int run_check(struct config *c)
     struct status st;
     status_of(&g, &st);
     char *json = status_render(&st);
-    printf("%s\n", json);
+    out_text(json);
+    out_text("\n");
     free(json);
     gate_free(&g);
     return rc;
@@ -682,15 +693,12 @@ static int run_status(struct config *c)
     char *text = NULL;
     struct err e = {{0}};
     enum status_read_rc rc = status_read(c->status_file, &text, &e);
-    if (rc == STATUS_MISSING) {
+    if (*e.msg)
         log_error("%s", e.msg);
-        return EX_NOSTATUS;
-    }
-    if (!*text)
-        log_error("%s", e.msg);
-    fputs(text, stdout);
+    if (text)
+        out_text(text);
     free(text);
-    return rc == STATUS_MIGRATED ? EX_OK : EX_NOT_MIGRATED;
+    return rc == STATUS_MISSING ? EX_NOSTATUS : rc == STATUS_MIGRATED ? EX_OK : EX_NOT_MIGRATED;
 }
 
 static int run_heads(struct config *c)
@@ -707,8 +715,10 @@ static int run_heads(struct config *c)
         log_error("script heads unknown: %s", h.why);
         rc = EX_VERIFY;
     }
-    for (size_t i = 0; h.known && i < h.heads.n; i++)
-        printf("%s\n", h.heads.v[i]);
+    for (size_t i = 0; h.known && i < h.heads.n; i++) {
+        out_text(h.heads.v[i]);
+        out_text("\n");
+    }
     heads_free(&h);
     return rc;
 }
@@ -755,29 +765,70 @@ static int run_sql(struct config *c)
     return sig ? EX_SIGNAL_BASE + sig : rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
 }
 
+/* The JSON log's phase before the gate's phases begin: the command's name. */
+static const char *first_phase(enum command cmd)
+{
+    static const char *const names[] = {
+        [CMD_GATE] = "config", [CMD_CHECK] = "config", [CMD_STATUS] = "status",
+        [CMD_HEADS] = "heads", [CMD_CONFIG] = "config", [CMD_SCHEMA] = "schema",
+        [CMD_SQL] = "sql", [CMD_HELP] = "config", [CMD_VERSION] = "config",
+    };
+    return names[cmd];
+}
+
+/* What the command printed is its result: when it could not all be
+ * written, the command failed (74), unless it had failed already. */
+static int finish_stdout(int rc)
+{
+    int werr = out_finish();
+    if (!werr)
+        return rc;
+    log_error("cannot write to standard output: %s", strerror(werr));
+    return rc == EX_OK || rc == EX_NOT_MIGRATED ? EX_IOERR : rc;
+}
+
+/* The `config` listing, through the edge like every other output. */
+static void print_config(const struct config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem) {
+        log_error("cannot list the configuration: %s", strerror(errno));
+        return;
+    }
+    config_print(c, mem);
+    if (fclose(mem) == 0)
+        out_mem(text, len);
+    free(text);
+}
+
 int main(int argc, char **argv)
 {
+    out_init();
     if (argc > 1 && strncmp(argv[1], SUPERVISE_FLAG, strlen(SUPERVISE_FLAG)) == 0)
         return run_supervise_only(argc, argv);
     signals_init(-1);
     struct config c;
     struct err e = {{0}};
     int rc = config_load(&c, argc, argv, &e);
+    log_set_json(c.log_json);
+    log_phase(first_phase(c.cmd));
     if (!rc && c.cmd == CMD_GATE && !c.no_migrate &&
         migrate_find_program(c.migrate_argv.v[0], c.src[S_MIGRATE_CMD] == SRC_FLAG ? "--migrate-cmd" : "SENTRY_MIGRATE_CMD", &e))
         rc = -1;
     if (c.cmd == CMD_CONFIG)
-        config_print(&c, stdout);
+        print_config(&c);
     if (rc) {
         if (c.cmd == CMD_GATE)
             log_banner("FAILED (phase: config)");
         log_error("%s", e.msg);
         config_free(&c);
-        return EX_CONFIG;
+        return finish_stdout(EX_CONFIG);
     }
     switch (c.cmd) {
-    case CMD_HELP: fputs(config_usage(), stdout); break;
-    case CMD_VERSION: printf("migration-sentry %s\n", SENTRY_VERSION); break;
+    case CMD_HELP: out_text(config_usage()); break;
+    case CMD_VERSION: out_text("migration-sentry " SENTRY_VERSION "\n"); break;
     case CMD_CONFIG: break;
     case CMD_STATUS: rc = run_status(&c); break;
     case CMD_HEADS: rc = run_heads(&c); break;
@@ -789,7 +840,6 @@ int main(int argc, char **argv)
     case CMD_SQL: rc = run_sql(&c); break;
     case CMD_GATE: rc = run_gate(&c); break;
     }
-    fflush(stdout);
     config_free(&c);
-    return rc;
+    return finish_stdout(rc);
 }

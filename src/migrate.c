@@ -1,6 +1,6 @@
 #include "migrate.h"
+#include "lines.h"
 #include "log.h"
-#include "redact.h"
 #include "child.h"
 #include "loop.h"
 #include "signals.h"
@@ -53,113 +53,17 @@ int migrate_find_program(const char *argv0, const char *what, struct err *e)
     return -1;
 }
 
-/* --- the output tail ------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t need = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-                : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!need || need > n || (need == 2 && s[0] < 0xC2) || (need == 4 && s[0] > 0xF4))
-        return 0;
-    for (size_t i = 1; i < need; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    if (need == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
-        return 0;
-    if (need == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
-        return 0;
-    return need;
-}
-
-/* Control bytes and broken UTF-8 become '?': the tail ends up in JSON. */
-static char *printable_copy(const char *line, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)line;
-    char *out = xmalloc(len + 1), *o = out;
-    for (size_t i = 0; i < len;) {
-        size_t k = (s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7F ? 0 : utf8_len(s + i, len - i);
-        if (!k) {
-            *o++ = '?';
-            i++;
-            continue;
-        }
-        memcpy(o, s + i, k);
-        o += k;
-        i += k;
-    }
-    *o = '\0';
-    return out;
-}
-
-void tail_push(struct tail_buf *t, const char *line, size_t len)
-{
-    char *clean = printable_copy(line, len);
-    free(t->lines[t->next]);
-    t->lines[t->next] = redact_text(clean);
-    free(clean);
-    t->next = (t->next + 1) % MIGRATE_TAIL;
-    if (t->count < MIGRATE_TAIL)
-        t->count++;
-}
-
-void tail_collect(struct tail_buf *t, struct strlist *out)
-{
-    size_t first = (t->next + MIGRATE_TAIL - t->count) % MIGRATE_TAIL;
-    for (size_t i = 0; i < t->count; i++) {
-        size_t k = (first + i) % MIGRATE_TAIL;
-        strlist_push_owned(out, t->lines[k]);
-        t->lines[k] = NULL;
-    }
-    for (size_t k = 0; k < MIGRATE_TAIL; k++) {
-        free(t->lines[k]);
-        t->lines[k] = NULL;
-    }
-    t->next = t->count = 0;
-}
-
-/* --- reading the output line by line -------------------------------------- */
-
-struct reader {
-    char line[MIGRATE_LINE_MAX];
-    size_t len;
-    struct tail_buf tail;
-    bool lock_timeout; /* a line said the command failed on a lock timeout */
-};
-
 /* PostgreSQL's words for it, psycopg's class name, and its SQLSTATE
- * (55P03, lock_not_available, also what NOWAIT raises). */
-static bool says_lock_timeout(const char *line, size_t n)
+ * (55P03, lock_not_available, also what NOWAIT raises), in the last lines
+ * of the output (where a failed run's traceback ends). */
+static bool says_lock_timeout(const struct strlist *tail)
 {
     static const char *const marks[] = {"due to lock timeout", "LockNotAvailable", "55P03"};
-    for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
-        if (memmem(line, n, marks[k], strlen(marks[k])))
-            return true;
+    for (size_t i = 0; i < tail->n; i++)
+        for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
+            if (strstr(tail->v[i], marks[k]))
+                return true;
     return false;
-}
-
-static void emit_line(struct reader *rd)
-{
-    size_t n = rd->len;
-    if (n && rd->line[n - 1] == '\r')
-        n--;
-    log_output("[migrate] ", rd->line, n);
-    rd->lock_timeout |= says_lock_timeout(rd->line, n);
-    tail_push(&rd->tail, rd->line, n);
-    rd->len = 0;
-}
-
-static void feed(struct reader *rd, const char *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\n') {
-            emit_line(rd);
-            continue;
-        }
-        if (rd->len == sizeof rd->line)
-            emit_line(rd); /* a very long line goes out in pieces */
-        rd->line[rd->len++] = p[i];
-    }
 }
 
 /* --- supervising it --------------------------------------------------------- */
@@ -177,7 +81,7 @@ struct run {
     bool timed_out;
     bool lost;        /* the watch said stop (the lock is lost) */
     const struct migrate_watch *watch;
-    struct reader rd;
+    struct lines *out_lines; /* the output's log lines and tail */
 };
 
 static void stop_group(struct run *r, int sig, int64_t now)
@@ -215,7 +119,7 @@ static void on_output(struct run *r)
     char buf[8192];
     ssize_t n = read(r->out, buf, sizeof buf);
     if (n > 0)
-        feed(&r->rd, buf, (size_t)n);
+        lines_feed(r->out_lines, buf, (size_t)n);
     else if (n == 0 || (errno != EINTR && errno != EAGAIN))
         r->eof = true;
 }
@@ -351,6 +255,7 @@ static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, 
     }
     struct run *r = xcalloc(1, sizeof *r);
     r->out = fds[0];
+    r->out_lines = lines_new("migrate");
     r->watch = p->watch;
     r->chld = child_watch_begin();
     r->deadline = deadline;
@@ -364,14 +269,14 @@ static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, 
         res->ran = true;
         res->attempts++;
         supervise(r);
-        if (r->rd.len)
-            emit_line(&r->rd);
+        lines_flush(r->out_lines);
         rc = outcome(r, p->timeout_s, res, e);
     }
     strlist_free(&res->tail);
-    tail_collect(&r->rd.tail, &res->tail);
+    lines_take_tail(r->out_lines, &res->tail);
+    lines_free(r->out_lines);
     res->timed_out = r->timed_out;
-    *lock_timeout = r->rd.lock_timeout;
+    *lock_timeout = says_lock_timeout(&res->tail);
     if (lifeline >= 0)
         close(lifeline);
     close(r->out);

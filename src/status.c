@@ -1,4 +1,5 @@
 #include "status.h"
+#include "edge.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,24 +20,38 @@ void status_init(struct status *s)
     s->migration.exit_code = -1;
 }
 
+/* Every string of the record goes through the edge: whatever bytes its
+ * source held (a column name, a libpq message, a revision read from the
+ * database), the file is valid UTF-8 and holds no secret. */
+static cJSON *string(const char *v)
+{
+    char *clean = edge_line(v);
+    cJSON *j = cJSON_CreateString(clean);
+    free(clean);
+    return j;
+}
+
 static cJSON *string_or_null(const char *v)
 {
-    return v ? cJSON_CreateString(v) : cJSON_CreateNull();
+    return v ? string(v) : cJSON_CreateNull();
 }
 
 static cJSON *string_array(const struct strlist *l, size_t max)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; l && i < l->n && i < max; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]));
+        cJSON_AddItemToArray(a, string(l->v[i]));
     return a;
 }
 
 static cJSON *checks_object(const struct status *s)
 {
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; s->cols && s->present && i < s->cols->n; i++)
-        cJSON_AddItemToObject(o, s->cols->v[i].label, cJSON_CreateBool(s->present[i]));
+    for (size_t i = 0; s->cols && s->present && i < s->cols->n; i++) {
+        char *key = edge_line(s->cols->v[i].label);
+        cJSON_AddItemToObject(o, key, cJSON_CreateBool(s->present[i]));
+        free(key);
+    }
     return o;
 }
 
@@ -76,7 +91,7 @@ char *status_render(const struct status *s)
     cJSON_AddItemToObject(o, "checks", checks_object(s));
     cJSON_AddItemToObject(o, "alembic_heads", string_array(s->heads, SIZE_MAX));
     cJSON_AddItemToObject(o, "alembic_ahead", string_array(s->ahead, SIZE_MAX));
-    cJSON_AddItemToObject(o, "phase", cJSON_CreateString(s->phase));
+    cJSON_AddItemToObject(o, "phase", string(s->phase));
     cJSON_AddItemToObject(o, "error", string_or_null(s->error));
     cJSON_AddItemToObject(o, "migration", migration_object(s));
     cJSON_AddItemToObject(o, "schema", schema_object(s));
@@ -161,22 +176,55 @@ out:
 
 /* --- reading it back -------------------------------------------------------- */
 
+/* Whether text holds a status record, and if not, why (e set). */
+static enum status_read_rc judge(const char *path, const char *text, size_t len, bool *show,
+                                 struct err *e)
+{
+    *show = false;
+    if (strspn(text, " \t\r\n") == len) {
+        err_set(e, "status file %s is empty: not migrated", path);
+        return STATUS_NOT_MIGRATED;
+    }
+    if (!utf8_valid(text, len)) {
+        err_set(e, "status file %s is not valid UTF-8 (not written by migration-sentry): "
+                   "not migrated", path);
+        return STATUS_NOT_MIGRATED;
+    }
+    cJSON *o = memchr(text, '\0', len) ? NULL : cJSON_Parse(text);
+    if (!o) {
+        err_set(e, "status file %s is not valid JSON: not migrated", path);
+        return STATUS_NOT_MIGRATED;
+    }
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "migrated");
+    bool ok = cJSON_IsTrue(m);
+    if (!cJSON_IsBool(m))
+        err_set(e, "status file %s has no boolean \"migrated\": not migrated", path);
+    cJSON_Delete(o);
+    *show = true;
+    return ok ? STATUS_MIGRATED : STATUS_NOT_MIGRATED;
+}
+
 enum status_read_rc status_read(const char *path, char **text, struct err *e)
 {
     size_t len;
+    e->msg[0] = '\0';
     int rc = read_whole_file(path, STATUS_READ_MAX, text, &len);
     if (rc == EFBIG) { /* a file is there, but not one of ours */
         err_set(e, "status file %s is larger than 1 MiB: not migrated", path);
-        *text = xstrdup("");
         return STATUS_NOT_MIGRATED;
     }
     if (rc) {
-        err_set(e, "%s status file at %s: %s", rc == ENOENT ? "no" : "cannot read the",
-                path, read_error(rc));
+        if (rc == ENOENT)
+            err_set(e, "no status file at %s (the gate has not run here)", path);
+        else
+            err_set(e, "cannot read the status file %s: %s", path, read_error(rc));
         return STATUS_MISSING;
     }
-    cJSON *o = cJSON_Parse(*text);
-    bool ok = o && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "migrated"));
-    cJSON_Delete(o);
-    return ok ? STATUS_MIGRATED : STATUS_NOT_MIGRATED;
+    bool show;
+    enum status_read_rc r = judge(path, *text, len, &show, e);
+    if (!show) {
+        free(*text);
+        *text = NULL;
+    }
+    return r;
 }

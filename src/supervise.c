@@ -54,12 +54,15 @@ void supervise_reexec(char *const argv[], long grace_s)
     size_t n = 0;
     while (argv[n])
         n++;
-    char **args = xcalloc(n + 4, sizeof *args);
-    args[0] = "migration-sentry";
-    args[1] = xasprintf(SUPERVISE_FLAG "%ld%s", grace_s,
-                        signals_pipe_inherited_ignored() ? SUPERVISE_PIPE_IGNORED : "");
-    args[2] = "--";
-    memcpy(args + 3, argv, n * sizeof *args);
+    char **args = xcalloc(n + 5, sizeof *args);
+    size_t k = 0;
+    args[k++] = "migration-sentry";
+    args[k++] = xasprintf(SUPERVISE_FLAG "%ld%s", grace_s,
+                          signals_pipe_inherited_ignored() ? SUPERVISE_PIPE_IGNORED : "");
+    if (log_is_json()) /* the log format goes along */
+        args[k++] = SUPERVISE_JSON_FLAG;
+    args[k++] = "--";
+    memcpy(args + k, argv, n * sizeof *args);
     execv("/proc/self/exe", args);
     log_note("cannot re-execute as a bare supervisor (%s); supervising in place", strerror(errno));
     free(args[1]);

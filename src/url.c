@@ -1,4 +1,5 @@
 #include "url.h"
+#include "edge.h"
 #include "redact.h"
 #include "util.h"
 
@@ -66,23 +67,34 @@ static void register_uri_secrets(const char *rest)
     register_query_passwords(rest);
 }
 
+/* password=VALUE in key=value conninfo, read as libpq reads it: blanks
+ * around '=', a quoted value ending at the first unescaped quote, an unquoted
+ * one at a blank, a backslash escaping the next byte in both. The value as
+ * written and as read are registered, whatever their length. */
 static void register_kv_secrets(const char *s)
 {
     for (const char *q = strstr(s, "password"); q; q = strstr(q + 1, "password")) {
         const char *v = q + strlen("password");
-        while (*v == ' ' || *v == '\t')
+        while (isspace((unsigned char)*v))
             v++;
         if (*v != '=')
             continue;
         v++;
-        while (*v == ' ' || *v == '\t')
+        while (isspace((unsigned char)*v))
             v++;
-        size_t n = (*v == '\'') ? strcspn(v + 1, "'") : strcspn(v, " \t\n");
-        if (*v == '\'')
-            v++;
-        char *pw = xstrndup(v, n);
-        redact_add(pw);
-        free(pw);
+        bool quoted = *v == '\'';
+        v += quoted;
+        char *val = xmalloc(strlen(v) + 1);
+        size_t n = 0;
+        const char *p = v;
+        for (; *p && (quoted ? *p != '\'' : !isspace((unsigned char)*p)); p++) {
+            if (*p == '\\' && p[1])
+                p++;
+            val[n++] = *p;
+        }
+        redact_add_password(v, (size_t)(p - v));
+        redact_add_password(val, n);
+        free(val);
     }
 }
 
@@ -138,9 +150,12 @@ static char *to_conninfo(const char *s, const char *varname, char **driver, stru
     for (const char *d = *driver; ok && d && *d; d++)
         ok = isalnum((unsigned char)*d) || *d == '_';
     if (!ok || (*driver && !**driver)) {
-        err_set(e, "%s has unsupported scheme '%.32s%s%.32s://' (expected postgres://, "
+        char *sch = edge_clip(scheme, 32), *drv = edge_clip(*driver ? *driver : "", 32);
+        err_set(e, "%s has unsupported scheme '%s%s%s://' (expected postgres://, "
                    "postgresql:// or postgresql+DRIVER://)",
-                varname, scheme, *driver ? "+" : "", *driver ? *driver : "");
+                varname, sch, *driver ? "+" : "", drv);
+        free(sch);
+        free(drv);
         free(scheme);
         return NULL;
     }
@@ -260,13 +275,14 @@ int url_normalise(const char *in, const char *varname, struct dburl *out, struct
         url_free(out);
         return -1;
     }
-    redact_add(opt(o, "password"));
+    if (opt(o, "password"))
+        redact_add_password(opt(o, "password"), strlen(opt(o, "password")));
     const char *bad = bad_enum_option(o);
     if (bad || !ports_valid(opt(o, "port"))) {
-        if (bad)
-            err_set(e, "%s has an invalid %s '%.40s'", varname, bad, opt(o, bad));
-        else
-            err_set(e, "%s has an invalid port '%.40s'", varname, opt(o, "port"));
+        /* Clipped after redaction: a cut must not leave a secret's piece. */
+        char *v = edge_clip(opt(o, bad ? bad : "port"), 40);
+        err_set(e, "%s has an invalid %s '%s'", varname, bad ? bad : "port", v);
+        free(v);
         PQconninfoFree(o);
         free(conninfo);
         url_free(out);

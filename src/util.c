@@ -55,17 +55,24 @@ char *xstrndup(const char *s, size_t n)
     return p;
 }
 
+char *xvasprintf(const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int len = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (len < 0)
+        out_of_memory();
+    char *p = xmalloc((size_t)len + 1);
+    vsnprintf(p, (size_t)len + 1, fmt, ap);
+    return p;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int len = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (len < 0)
-        out_of_memory();
-    char *p = xmalloc((size_t)len + 1);
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)len + 1, fmt, ap);
+    char *p = xvasprintf(fmt, ap);
     va_end(ap);
     return p;
 }

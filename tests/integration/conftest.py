@@ -57,7 +57,8 @@ def banner_failed(phase):
 # ---------------------------------------------------------------- results
 
 class Result:
-    def __init__(self, argv, rc, stdout, stderr, elapsed, status_path, cwd):
+    def __init__(self, argv, rc, stdout, stderr, elapsed, status_path, cwd, raw=(b"", b"")):
+        self.stdout_raw, self.stderr_raw = raw
         self.argv = argv
         self.rc = rc
         self.stdout = stdout
@@ -105,10 +106,39 @@ class Result:
                 % (self.argv, self.rc, self.elapsed, self.stdout, self.stderr))
 
 
-def assert_no_secret(text, secrets, where):
+def secret_pieces(secret):
+    """What must never be printed of SECRET: every 3-character piece of it
+    (a password split by a cut leaks in pieces), or for a one- or
+    two-character password, the password as a credential's value."""
+    if len(secret) >= 3:
+        return [re.compile(re.escape(secret[i:i + 3])) for i in range(len(secret) - 2)]
+    v = re.escape(secret)
+    return [re.compile(r"password\s*=\s*['\"]?" + v + r"(?![A-Za-z0-9])", re.I),
+            re.compile(r"://[^:@/\s]*:" + v + "@")]
+
+
+def assert_no_secret(text, secrets, where, pieces=True):
+    """No secret in TEXT, whole or (pieces=True) by any 3-character piece;
+    test passwords are chosen so that no piece is ordinary text."""
     for s in secrets:
-        if s and s in text:
+        if not s:
+            continue
+        if len(s) >= 3 and s in text:
             raise AssertionError("secret %r leaked in %s:\n%s" % (s, where, text))
+        for rx in (secret_pieces(s) if pieces else []):
+            m = rx.search(text)
+            if m:
+                raise AssertionError("piece %r of secret %r leaked in %s at %d:\n%s" % (
+                    m.group(0), s, where, m.start(), text[max(0, m.start() - 300):m.end() + 300]))
+
+
+def assert_utf8(data, where):
+    """DATA (bytes) decodes as strict UTF-8; returns the text."""
+    try:
+        return data.decode("utf-8", "strict")
+    except UnicodeDecodeError as e:
+        raise AssertionError("%s is not valid UTF-8 (%s):\n%r" % (
+            where, e, data[max(0, e.start - 200):e.end + 200]))
 
 
 def assert_status_shape(st):
@@ -235,16 +265,20 @@ class Sentry:
         elapsed = time.monotonic() - t0
         r = Result(args, p.returncode, p.stdout.decode("utf-8", "replace"),
                    p.stderr.decode("utf-8", "replace"), elapsed,
-                   self._status_path_for(full_env, argv), cwd)
+                   self._status_path_for(full_env, argv), cwd, (p.stdout, p.stderr))
         self.check_secrets(r, secrets)
         return r
 
     def check_secrets(self, r, secrets=()):
+        """No piece of a password anywhere, and everything in valid UTF-8."""
         allsecrets = list(self.secrets) + list(secrets)
         assert_no_secret(r.stdout, allsecrets, "stdout of %r" % (r.argv,))
         assert_no_secret(r.stderr, allsecrets, "stderr of %r" % (r.argv,))
-        if r.status_path is not None and r.status_path.exists():
-            assert_no_secret(r.status_path.read_text(), allsecrets, "status file")
+        assert_utf8(r.stdout_raw, "stdout of %r" % (r.argv,))
+        assert_utf8(r.stderr_raw, "stderr of %r" % (r.argv,))
+        if r.status_path is not None and r.status_path.is_file():
+            text = assert_utf8(r.status_path.read_bytes(), "status file of %r" % (r.argv,))
+            assert_no_secret(text, allsecrets, "status file")
             # and no temporary file left beside it, secret or not
             for f in r.status_path.parent.iterdir():
                 if r.status_path.name in f.name and f != r.status_path:
@@ -267,6 +301,7 @@ class Running:
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.t0 = time.monotonic()
         self.err_lines = []
+        self.err_raw = []
         self.out = b""
         self._cv = threading.Condition()
         self._t_err = threading.Thread(target=self._read_err, daemon=True)
@@ -277,6 +312,7 @@ class Running:
     def _read_err(self):
         for raw in self.proc.stderr:
             with self._cv:
+                self.err_raw.append(raw)
                 self.err_lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
                 self._cv.notify_all()
         with self._cv:
@@ -311,7 +347,8 @@ class Running:
         self._t_out.join(5)
         r = Result(self.args, rc, self.out.decode("utf-8", "replace"),
                    "\n".join(self.err_lines) + "\n", time.monotonic() - self.t0,
-                   self.sentry._status_path_for(self.env, self.argv), self.sentry.cwd)
+                   self.sentry._status_path_for(self.env, self.argv), self.sentry.cwd,
+                   (self.out, b"".join(self.err_raw)))
         self.sentry.check_secrets(r, secrets)
         return r
 

@@ -19,14 +19,14 @@ import subprocess
 
 import pytest
 
-from conftest import BINARY, banner_failed
+from conftest import BINARY, assert_no_secret, assert_utf8, banner_failed
 
-PW = "Zq9-Distinct-Pw-77x"
-PW_ENC = "Zq9%2DDistinct%2DPw%2D77x"   # the same password, percent-encoded
+PW = "Zq9-Vxj7Kq-Wz-77x"
+PW_ENC = "Zq9%2DVxj7Kq%2DWz%2D77x"     # the same password, percent-encoded
 HOST = "127.0.0.1:1"                    # nothing listens on port 1
 GOOD_URL = "postgresql://sentry:%s@%s/app" % (PW, HOST)
 BIG = 120_000                           # bytes: under Linux's 128 KiB per string
-SECRETS = (PW, "Distinct-Pw", "Distinct%2DPw")
+SECRETS = (PW, "Vxj7Kq-Wz", "Vxj7Kq%2DWz")
 SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "UndefinedBehaviorSanitizer",
                    "runtime error:", "ThreadSanitizer", "MemorySanitizer")
 ERROR_PREFIX = "[SENTRY] error: "
@@ -63,7 +63,8 @@ def run(tmp_path, args, env=None, timeout=30):
     p = subprocess.run([str(BINARY)] + list(args), cwd=str(tmp_path), env=full,
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=timeout, start_new_session=True)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    where = "output of %r" % ([a[:60] for a in args],)
+    return p.returncode, assert_utf8(p.stdout, "std" + where), assert_utf8(p.stderr, "err" + where)
 
 
 def describe(args, rc, out, err):
@@ -81,6 +82,7 @@ def check_common(tmp_path, args, rc, out, err):
         assert mark not in err and mark not in out, "sanitizer report\n" + what
     for s in SECRETS:
         assert s not in out and s not in err, "password %r leaked\n%s" % (s, what)
+    assert_no_secret(out + err, [PW], what)
     status_dir = tmp_path / "run"
     if status_dir.exists():
         st = status_dir / "status.json"

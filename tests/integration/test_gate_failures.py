@@ -173,7 +173,7 @@ def test_nothing_listening_gives_up_after_db_wait(sentry, db, closed_port):
 
 
 def test_wrong_password_fails_fast_with_77(sentry, db):
-    wrong = "Wr0ng-Secret-9z"
+    wrong = "Wq0Zk-Jx7Vz9"
     r = sentry.run(["--"] + MARKER_CMD,
                    env={"DATABASE_URL": db.url_with(password=wrong), "SENTRY_DB_WAIT": "30"},
                    secrets=[wrong])

@@ -8,7 +8,7 @@ from conftest import PASSWORD
 
 @pytest.mark.parametrize("how", ["url", "conninfo", "query"])
 def test_wrong_password_never_printed(sentry, db, how):
-    wrong = "Zz9-wrong-pw-%s" % how
+    wrong = "Zq9Xv-Jw7K-%d" % ["url", "conninfo", "query"].index(how)
     if how == "url":
         url = db.url_with(password=wrong)
     elif how == "conninfo":

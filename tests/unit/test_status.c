@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "edge.h"
 #include "redact.h"
 #include "status.h"
 
@@ -167,20 +168,89 @@ static void test_atomic_write(void **state)
     free(link_target);
 }
 
-static void test_read_not_migrated(void **state)
+/* status_read of a file holding content[0..len): its verdict, whether the
+ * text is kept for printing, and the message. */
+static void read_case(const char *content, size_t len, enum status_read_rc want, bool shown,
+                      const char *msg_part)
 {
-    (void)state;
     char path[] = "/tmp/sentry-status-read-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, "not json", 8), 8);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
     close(fd);
     char *text = NULL;
     struct err e;
-    assert_int_equal(status_read(path, &text, &e), STATUS_NOT_MIGRATED);
-    assert_string_equal(text, "not json");
+    assert_int_equal(status_read(path, &text, &e), want);
+    if (shown)
+        assert_memory_equal(text, content, len);
+    else
+        assert_null(text);
+    if (msg_part) {
+        assert_non_null(strstr(e.msg, msg_part));
+        assert_non_null(strstr(e.msg, path));
+    } else {
+        assert_string_equal(e.msg, "");
+    }
     free(text);
     unlink(path);
+}
+
+#define READ_CASE(lit, want, shown, msg) read_case(lit, sizeof lit - 1, want, shown, msg)
+
+static void test_read_not_migrated(void **state)
+{
+    (void)state;
+    READ_CASE("not json", STATUS_NOT_MIGRATED, false, "is not valid JSON: not migrated");
+    READ_CASE("", STATUS_NOT_MIGRATED, false, "is empty: not migrated");
+    READ_CASE(" \n\t\n", STATUS_NOT_MIGRATED, false, "is empty: not migrated");
+    READ_CASE("{\"migrated\": true, \"x\": \"\xff\"}", STATUS_NOT_MIGRATED, false,
+              "is not valid UTF-8");
+    READ_CASE("{\"migrated\": true}\0junk", STATUS_NOT_MIGRATED, false, "is not valid JSON");
+    READ_CASE("{\"migrated\": \"true\"}", STATUS_NOT_MIGRATED, true, "no boolean \"migrated\"");
+    READ_CASE("null", STATUS_NOT_MIGRATED, true, "no boolean \"migrated\"");
+    READ_CASE("{\"migrated\": false}\n", STATUS_NOT_MIGRATED, true, NULL);
+    READ_CASE("{\"migrated\": true, \"e\": \"\xc3\xa9\"}\n", STATUS_MIGRATED, true, NULL);
+}
+
+/* Every string of the record, whatever bytes it holds, comes out valid UTF-8
+ * and redacted. */
+static void test_render_cleans_every_string(void **state)
+{
+    (void)state;
+    static const char bad[] = "x\xff\xc0\xaf\xed\xa0\x80\xe2\x82\x1b[2J Kq9ZsecretPw y";
+    redact_add("Kq9ZsecretPw");
+    struct strlist items = {0}, list = {0};
+    strlist_push(&items, "\"t\xff\".\"c\x1b\"");
+    struct columns cols;
+    struct err e;
+    assert_int_equal(columns_parse(&items, "x", &cols, &e), 0);
+    bool present[1] = {false};
+    for (int i = 0; i < 3; i++)
+        strlist_push(&list, bad);
+    struct status s;
+    status_init(&s);
+    s.current = s.heads = s.ahead = s.migration.tail = s.schema.differences = &list;
+    s.cols = &cols;
+    s.present = present;
+    s.phase = s.error = s.migration.skipped = s.schema.file = s.database = s.server_version = bad;
+    char *text = status_render(&s);
+    assert_true(utf8_valid(text, strlen(text)));
+    assert_null(strstr(text, "secret"));
+    assert_null(strchr(text, '\x1b'));
+    cJSON *o = cJSON_Parse(text);
+    assert_non_null(o);
+    const char *err = cJSON_GetObjectItem(o, "error")->valuestring;
+    assert_string_equal(err, "x\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                             "\xEF\xBF\xBD\xEF\xBF\xBD\\x1b[2J ****** y");
+    cJSON *checks = cJSON_GetObjectItem(o, "checks");
+    assert_non_null(checks->child);
+    assert_true(utf8_valid(checks->child->string, strlen(checks->child->string)));
+    cJSON_Delete(o);
+    free(text);
+    strlist_free(&list);
+    strlist_free(&items);
+    columns_free(&cols);
+    redact_clear();
 }
 
 int main(void)
@@ -190,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_failure_nulls),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_read_not_migrated),
+        cmocka_unit_test(test_render_cleans_every_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
