@@ -168,7 +168,7 @@ static int take_reads(struct gate *g, struct db_stmt *s, size_t n, const struct 
     if (rc) {
         free(g->present);
         g->present = NULL;
-        return fail(g, "verify", rc == -2 ? EX_AUTH : EX_UNREACHABLE);
+        return fail(g, "verify", rc == -2 ? EX_AUTH : EX_VERIFY); /* the server refused the check */
     }
     return 0;
 }
