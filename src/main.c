@@ -165,11 +165,8 @@ static int take_reads(struct gate *g, struct db_stmt *s, size_t n, const struct 
         return 0;
     g->present = xcalloc(g->cfg->columns.n, sizeof *g->present);
     int rc = verify_present(&g->cfg->columns, s[at->columns].res, g->present, &g->e);
-    if (rc) {
-        free(g->present);
-        g->present = NULL;
-        return fail(g, "verify", rc == -2 ? EX_AUTH : EX_VERIFY); /* the server refused the check */
-    }
+    if (rc) /* the server refused the check: none is known present */
+        return fail(g, "verify", rc == -2 ? EX_AUTH : EX_VERIFY);
     return 0;
 }
 
