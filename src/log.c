@@ -40,6 +40,9 @@ static void log_emit(const char *prefix, const char *body, size_t len)
     free(safe);
 }
 
+/* The format attribute lets -Wformat-nonliteral (clang) see fmt as the
+ * callers' checked format rather than an unknown string. */
+__attribute__((format(printf, 3, 0)))
 static void vemit(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
     char *body;
