@@ -86,8 +86,9 @@ integration: deps $(BIN)
 
 # Everything, in one go, as CI runs it: unit tests plain and under ASan+UBSan,
 # the integration suite against the plain and the ASan build, the happy path
-# under valgrind, a minute of fuzzing, and the static binary alone in an
-# empty root (see mk/*.mk for each).
+# under valgrind, a minute of fuzzing, the static binary alone in an empty
+# root, the wheel, man page, install and build hygiene, and the Docker image
+# and compose file in real containers (see mk/*.mk for each).
 test: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@$(MAKE) --no-print-directory unit
@@ -96,6 +97,8 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory static-test
+	@$(MAKE) --no-print-directory packaging-test
+	@$(MAKE) --no-print-directory container-test
 
 demo: deps $(BIN)
 	@sh scripts/demo.sh

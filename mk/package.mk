@@ -36,7 +36,14 @@ PKG_URLS    ?= Homepage=https://github.com/migration-sentry/migration-sentry \
 WHEEL_TAGS  := py3-none-manylinux_2_5_x86_64.manylinux1_x86_64.musllinux_1_1_x86_64
 WHEEL       := dist/migration_sentry-$(VERSION)-$(WHEEL_TAGS).whl
 
-.PHONY: wheel install uninstall man-check packaging-test
+# What packaging-test needs beyond deps: clang for `make CC=clang`, groff and
+# man-db for the page, Debian's venv and pip, readelf.
+PACKAGE_PKGS := clang groff-base man-db python3-venv python3-pip python3-yaml binutils make
+
+.PHONY: wheel install uninstall man-check packaging-test package-deps
+
+package-deps: | $(DEPS_FIRST)
+	@sh scripts/install-deps.sh $(PACKAGE_PKGS)
 
 # Rewritten on every run (well under a second; the bytes are the same for the
 # same binary and README).
@@ -65,7 +72,7 @@ man-check:
 	 if [ -n "$$out" ]; then echo "$$out" >&2; echo "man-check: FAILED" >&2; exit 1; fi; \
 	 echo "man-check: $(MAN_PAGE): no warning"
 
-packaging-test: deps
+packaging-test: deps package-deps
 	@$(MAKE) --no-print-directory $(BIN) wheel
 	@$(MAKE) --no-print-directory man-check
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/packaging

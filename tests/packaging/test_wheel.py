@@ -13,6 +13,7 @@ against a throwaway PostgreSQL, migrating the sample app.
 import base64
 import email.parser
 import hashlib
+import json
 import os
 import stat
 import subprocess
@@ -178,8 +179,34 @@ def test_venv_install_puts_it_on_path_and_gates(wheel, tmp_path, pg, app_dir):
     assert "=== MIGRATION SENTRY: flask db upgrade ===" in p.stderr, p.stderr
     assert p.stdout == "started from venv\n", p.stdout
     assert pg.psql("SELECT version_num FROM alembic_version", db="wheel_gate").strip() == HEAD
-    assert '"migrated": true' in status.read_text()
+    assert json.loads(status.read_text())["migrated"] is True
 
     # RECORD lets pip take it away again
     run([pip, "uninstall", "--yes", "migration-sentry"], env=env)
     assert not installed.exists()
+
+
+def test_render_example_installs_it_through_requirements(wheel, tmp_path, pg, app_dir):
+    """render.yaml.example on Render's native Python runtime: its
+    buildCommand (pip install -r requirements.txt, the wheel listed there)
+    and then its preDeployCommand, run by name as Render runs it."""
+    import shlex
+    import yaml
+    doc = yaml.safe_load((REPO / "render.yaml.example").read_text())
+    web = next(s for s in doc["services"] if s["type"] == "web")
+    assert web["runtime"] == "python", web
+    assert shlex.split(web["preDeployCommand"])[0] == "migration-sentry", web
+    assert shlex.split(web["startCommand"])[0] == "migration-sentry", web
+    venv = tmp_path / "venv"
+    run([PYTHON, "-m", "venv", venv], timeout=300)
+    env = {"PATH": "%s:/usr/bin:/bin" % (venv / "bin"), "HOME": str(tmp_path),
+           "LANG": "C.UTF-8", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INDEX": "1"}
+    (app_dir / "requirements.txt").write_text("migration-sentry @ %s\n" % wheel.as_uri())
+    run(shlex.split(web["buildCommand"]), cwd=app_dir, env=env, timeout=300)
+    url = pg.create_db("render_gate")
+    genv = dict(env, DATABASE_URL=url, FLASK_APP="app.py", PYTHONDONTWRITEBYTECODE="1",
+                SENTRY_STATUS_FILE=str(tmp_path / "status.json"))
+    p = run(shlex.split(web["preDeployCommand"]), cwd=app_dir, env=genv, check=False,
+            timeout=120)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert pg.psql("SELECT version_num FROM alembic_version", db="render_gate").strip() == HEAD
