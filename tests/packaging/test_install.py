@@ -97,7 +97,8 @@ def test_man_page_uses_man_macros_only():
     macros = {l.split()[0] for l in MAN.read_text().splitlines()
               if l.startswith(".") and not l.startswith(".\\\"")}
     allowed = {".TH", ".SH", ".SS", ".TP", ".PP", ".B", ".I", ".BR", ".BI", ".IR", ".RB",
-               ".RI", ".IB", ".RS", ".RE", ".nf", ".fi", ".br", ".IP", ".EX", ".EE"}
+               ".RI", ".IB", ".RS", ".RE", ".nf", ".fi", ".br", ".IP", ".EX", ".EE",
+               ".nh", ".ad"}
     assert macros <= allowed, macros - allowed
 
 
