@@ -131,8 +131,19 @@ static int loop(int sfd, pid_t child)
     }
 }
 
+/* Packaging hook (issue 15): exec of /proc/self/exe names the process
+ * "exe" in /proc/PID/comm, ps and docker top; give it its own name back
+ * (the kernel keeps 15 bytes: "migration-sentr", as for any exec of the
+ * binary). */
+static void name_self(void)
+{
+    if (prctl(PR_SET_NAME, "migration-sentry", 0, 0, 0) != 0)
+        log_note("cannot set the process name: %s", strerror(errno));
+}
+
 int supervise_init(char *const argv[], long grace_s, struct start_result *r, struct err *e)
 {
+    name_self();
     sigset_t all;
     forwardable_set(&all);
     if (sigprocmask(SIG_BLOCK, &all, NULL) != 0) {
