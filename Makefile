@@ -81,7 +81,8 @@ test: deps
 demo: deps $(BIN)
 	@sh scripts/demo.sh
 
-bench: deps $(BIN) static
+bench: deps $(BIN) static build/bench/limit
+	@sh bench/gate.sh
 	@sh bench/run.sh
 	@sh bench/init.sh
 
