@@ -4,6 +4,9 @@
 #   sh bench/gate.sh                    # `make bench` runs it first (BENCH_ROUNDS, default 101)
 #   BENCH_ROUNDS=301 sh bench/gate.sh
 #   BENCH_STATIC_BIN=/tmp/x/migration-sentry BENCH_LIMIT_BIN=/tmp/x/limit sh bench/gate.sh
+#   BENCH_COMPARE="before=/tmp/old/migration-sentry:/tmp/old/limit" sh bench/gate.sh
+#                                       # other builds in the same run, interleaved
+#                                       # (LABEL=GATE:LIMIT, space-separated)
 #
 # Two throwaway PostgreSQL servers (tests/pgserver.py; the second with ssl=on), the
 # sample app (tests/app) migrated on both, then bench/gate_measure.py drives one
@@ -36,8 +39,9 @@ bench_setup bench-gate "$BIN"
 bench_tls_server bench-gate "$BIN"
 
 # In the background, so that a signal to this script reaches the trap at once.
-"$PY" "$ROOT/bench/gate_measure.py" "$WORK" "$DATABASE_URL" "$TLS_URL" "$ROUNDS" \
-    "$BIN" "$LIMIT" "$COLUMNS" &
+# shellcheck disable=SC2086  # BENCH_COMPARE: one word a build
+"$PY" "$ROOT/bench/gate_measure.py" "$WORK" "$DATABASE_URL" "$TLS_URL" "$ROUNDS" "$COLUMNS" \
+    "this build=$BIN:$LIMIT" ${BENCH_COMPARE:-} &
 HARNESS_PID=$!
 hrc=0
 wait "$HARNESS_PID" || hrc=$?

@@ -2,13 +2,14 @@
 """The measuring half of bench/gate.sh (see there and bench/README.md, "The gate against
 its limit").
 
-    gate_measure.py WORK_DIR PLAIN_URL TLS_URL ROUNDS GATE_BIN LIMIT_BIN COLUMNS
+    gate_measure.py WORK_DIR PLAIN_URL TLS_URL ROUNDS COLUMNS LABEL=GATE_BIN:LIMIT_BIN...
 
-WORK_DIR holds app/ (the sample app, migrated to its heads on both servers). One
-LIMIT_BIN process (bench/limit.c) does all the timing, so that the gate's figure is
-posix_spawn to waitpid with no Python in it and the limit's connections are warm. Each
-round runs every case once, in an order shuffled anew each round (fixed seed), so that
-load on this shared machine hits every case alike; medians over ROUNDS rounds.
+WORK_DIR holds app/ (the sample app, migrated to its heads on both servers). Each build
+(a gate and the limit linked the same way) gets one long-lived LIMIT_BIN process
+(bench/limit.c) that does all its timing: the gate's figure is posix_spawn to waitpid
+with no Python in it, and the limit's connections are warm. Each round runs every case
+of every build once, in an order shuffled anew each round (fixed seed), so that load on
+this shared machine hits every case alike; medians over ROUNDS rounds.
 """
 
 import json
@@ -18,7 +19,8 @@ import statistics
 import subprocess
 import sys
 
-work, plain_url, tls_url, rounds, gate_bin, limit_bin, columns = sys.argv[1:8]
+work, plain_url, tls_url, rounds, columns = sys.argv[1:6]
+builds = [(b.split("=", 1)[0], *b.split("=", 1)[1].split(":", 1)) for b in sys.argv[6:]]
 rounds = int(rounds)
 app_dir = os.path.join(work, "app")
 status_file = os.path.join(work, "status.json")
@@ -29,7 +31,7 @@ ENV = {
     "FLASK_APP": "app.py", "SENTRY_STATUS_FILE": status_file,
     "SENTRY_REQUIRE_COLUMNS": columns,
 }
-GATE = [gate_bin] + [a for c in columns.split(",") for a in ("--require-column", c)]
+FLAGS = [a for c in columns.split(",") for a in ("--require-column", c)]
 
 
 def die(msg):
@@ -42,7 +44,7 @@ def with_param(url, key, value):
 
 
 disable_url = with_param(plain_url, "sslmode", "disable")
-# name -> (command letter, argument)
+# case -> (command letter, argument)
 CASES = {
     "gate plain": ("G", plain_url), "limit plain": ("C", plain_url),
     "gate tls": ("G", tls_url), "limit tls": ("C", tls_url),
@@ -52,10 +54,10 @@ CASES = {
 
 
 class Limit:
-    """The long-lived bench/limit process: one command line in, one answer line out."""
+    """A long-lived bench/limit process: one command line in, one answer line out."""
 
-    def __init__(self):
-        self.p = subprocess.Popen([limit_bin, "--"] + GATE, cwd=app_dir, env=ENV,
+    def __init__(self, limit_bin, gate_bin):
+        self.p = subprocess.Popen([limit_bin, "--", gate_bin] + FLAGS, cwd=app_dir, env=ENV,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   universal_newlines=True)
 
@@ -81,39 +83,44 @@ def check_status():
     return st
 
 
-def warm_up(limit):
+def warm_up(gate_bin, limit):
     """One uncounted run of each case; the gate's log must show the no-op path."""
     for url in (plain_url, tls_url, disable_url):
-        p = subprocess.run(GATE, cwd=app_dir, env=dict(ENV, DATABASE_URL=url),
+        p = subprocess.run([gate_bin] + FLAGS, cwd=app_dir, env=dict(ENV, DATABASE_URL=url),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=120)
         log = p.stdout.decode(errors="replace")
         if p.returncode != 0 or "already at heads" not in log:
-            die("the gate did not take the no-op path (exit %d):\n%s" % (p.returncode, log))
+            die("%s did not take the no-op path (exit %d):\n%s" % (gate_bin, p.returncode, log))
     for letter, arg in CASES.values():
         limit.ask(letter, arg)
 
 
 def measure():
-    limit = Limit()
-    warm_up(limit)
-    samples = {name: [] for name in CASES}
-    connect_only = {"limit plain": [], "limit tls": [], "limit disable": []}
-    order = list(CASES)
+    """{(build, case): [ms]}, {(build, case): [connect ms]}, the last status file."""
+    limits = {}
+    for label, gate_bin, limit_bin in builds:
+        limits[label] = Limit(limit_bin, gate_bin)
+        warm_up(gate_bin, limits[label])
+    samples = {(b, c): [] for b in limits for c in CASES}
+    connect_only = {(b, c): [] for b in limits for c in CASES}
+    order = list(samples)
     rng = random.Random(16)
+    st = {}
     for _ in range(rounds):
         rng.shuffle(order)
-        for name in order:
-            letter, arg = CASES[name]
-            got = limit.ask(letter, arg)
-            samples[name].append(got[0])
+        for build, case in order:
+            letter, arg = CASES[case]
+            got = limits[build].ask(letter, arg)
+            samples[(build, case)].append(got[0])
             if letter == "G":
                 if int(got[1]) != 0:
-                    die("%s exited %d" % (name, int(got[1])))
+                    die("%s: %s exited %d" % (build, case, int(got[1])))
                 st = check_status()
             elif letter == "C":
-                connect_only[name].append(got[1])
-    limit.close()
+                connect_only[(build, case)].append(got[1])
+    for limit in limits.values():
+        limit.close()
     return samples, connect_only, st
 
 
@@ -128,50 +135,68 @@ def row(label, xs):
     return "  %-58s %8.2f %8.2f %8.2f %7.0f%%" % (label, med, min(xs), pct(xs, 0.9), iqr)
 
 
-def ratio_lines(samples, kind):
-    g, lim = samples["gate " + kind], samples["limit " + kind]
+def ratio(samples, build, kind):
+    g, lim = samples[(build, "gate " + kind)], samples[(build, "limit " + kind)]
     r = statistics.median(g) / statistics.median(lim)
     paired = statistics.median([a / b for a, b in zip(g, lim)])
-    verdict = "MET" if r <= TARGET else "NOT MET"
-    return ["  %-58s %8.2f   (median of the per-round ratios %.2f); target <= %.1f: %s"
-            % ("ratio gate / limit (medians)", r, paired, TARGET, verdict)]
+    return r, ("  %-58s %8.2f   (median of the per-round ratios %.2f); target <= %.1f: %s"
+               % ("ratio gate / limit (medians)", r, paired, TARGET,
+                  "MET" if r <= TARGET else "NOT MET"))
+
+
+def report_build(samples, connect_only, build, gate_bin, limit_bin):
+    size = os.path.getsize(gate_bin)
+    s = lambda case: samples[(build, case)]
+    print("[%s] gate:  %s, %d bytes (%d KiB; limit %d KiB: %s)" % (
+        build, gate_bin, size, (size + 1023) // 1024, MAX_SIZE // 1024,
+        "MET" if size <= MAX_SIZE else "NOT MET"))
+    print("[%s] limit: %s" % (build, limit_bin))
+    print("  %-58s %8s %8s %8s %8s" % ("", "median", "min", "p90", "IQR"))
+    print("plain: the URL as given (sslmode=prefer), the server has no TLS")
+    print(row("gate, no-op (static binary, spawn to exit)", s("gate plain")))
+    print(row("limit: connect + SELECT 1 + close, in-process", s("limit plain")))
+    print(row("  of which the connect", connect_only[(build, "limit plain")]))
+    print(ratio(samples, build, "plain")[1])
+    print("TLS: sslmode=require, server with ssl=on (TLS 1.3, RSA 2048)")
+    print(row("gate, no-op (static binary, spawn to exit)", s("gate tls")))
+    print(row("limit: connect + SELECT 1 + close, in-process", s("limit tls")))
+    print(row("  of which the connect", connect_only[(build, "limit tls")]))
+    print(ratio(samples, build, "tls")[1])
+    print("for reference")
+    print(row("gate, sslmode=disable (no SSLRequest round trip)", s("gate disable")))
+    print(row("limit, sslmode=disable", s("limit disable")))
+    print(row("SCRAM client key alone (PBKDF2-HMAC-SHA-256, 4096 rounds)", s("scram")))
+    print()
 
 
 def report(samples, connect_only, st):
-    size = os.path.getsize(gate_bin)
     load = os.getloadavg()
     print()
     print("migration-sentry no-op gate against its limit: %d rounds, every case once a round, "
           "in shuffled order (ms)" % rounds)
-    print("gate:  %s, %d bytes (%d KiB; limit %d KiB: %s)" % (
-        gate_bin, size, (size + 1023) // 1024, MAX_SIZE // 1024,
-        "MET" if size <= MAX_SIZE else "NOT MET"))
-    print("limit: %s (bench/limit.c: connect as the gate does, SELECT 1, PQfinish; warm)"
-          % limit_bin)
+    print("limit: bench/limit.c, linked as the gate is: connect as the gate does, SELECT 1, "
+          "PQfinish; warm")
     print("PostgreSQL %s on 127.0.0.1, scram-sha-256; load average now %.2f %.2f %.2f" % (
         st.get("server_version"), load[0], load[1], load[2]))
     print()
-    print("  %-58s %8s %8s %8s %8s" % ("", "median", "min", "p90", "IQR"))
-    print("plain: the URL as given (sslmode=prefer), the server has no TLS")
-    print(row("gate, no-op (static binary, spawn to exit)", samples["gate plain"]))
-    print(row("limit: connect + SELECT 1 + close, in-process", samples["limit plain"]))
-    print(row("  of which the connect", connect_only["limit plain"]))
-    print("\n".join(ratio_lines(samples, "plain")))
-    print("TLS: sslmode=require, server with ssl=on (TLS 1.3, RSA 2048)")
-    print(row("gate, no-op (static binary, spawn to exit)", samples["gate tls"]))
-    print(row("limit: connect + SELECT 1 + close, in-process", samples["limit tls"]))
-    print(row("  of which the connect", connect_only["limit tls"]))
-    print("\n".join(ratio_lines(samples, "tls")))
-    print("for reference")
-    print(row("gate, sslmode=disable (no SSLRequest round trip)", samples["gate disable"]))
-    print(row("limit, sslmode=disable", samples["limit disable"]))
-    print(row("SCRAM client key alone (PBKDF2-HMAC-SHA-256, 4096 rounds)", samples["scram"]))
+    for label, gate_bin, limit_bin in builds:
+        report_build(samples, connect_only, label, gate_bin, limit_bin)
+    if len(builds) > 1:
+        print("side by side (medians, ms; ratio gate/limit)")
+        print("  %-20s %9s %9s %7s %9s %9s %7s %9s" % (
+            "", "gate", "limit", "ratio", "gate TLS", "limit TLS", "ratio", "SCRAM"))
+        for label, _, _ in builds:
+            m = lambda case: statistics.median(samples[(label, case)])
+            print("  %-20s %9.2f %9.2f %7.2f %9.2f %9.2f %7.2f %9.2f" % (
+                label, m("gate plain"), m("limit plain"), ratio(samples, label, "plain")[0],
+                m("gate tls"), m("limit tls"), ratio(samples, label, "tls")[0], m("scram")))
     print("IQR: interquartile range as a share of the median, a measure of this run's noise.")
 
 
 def main():
-    samples, connect_only, st = measure()
-    report(samples, connect_only, st)
+    if not builds:
+        die("no build to measure (LABEL=GATE_BIN:LIMIT_BIN)")
+    report(*measure())
 
 
 if __name__ == "__main__":
