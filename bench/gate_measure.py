@@ -104,6 +104,7 @@ def measure():
         warm_up(gate_bin, limits[label])
     samples = {(b, c): [] for b in limits for c in CASES}
     connect_only = {(b, c): [] for b in limits for c in CASES}
+    cpu = {(b, c): [] for b in limits for c in CASES}
     order = list(samples)
     rng = random.Random(16)
     st = {}
@@ -117,11 +118,13 @@ def measure():
                 if int(got[1]) != 0:
                     die("%s: %s exited %d" % (build, case, int(got[1])))
                 st = check_status()
+                cpu[(build, case)].append(got[2])
             elif letter == "C":
                 connect_only[(build, case)].append(got[1])
+                cpu[(build, case)].append(got[2])
     for limit in limits.values():
         limit.close()
-    return samples, connect_only, st
+    return samples, connect_only, cpu, st
 
 
 def pct(xs, q):
@@ -135,6 +138,12 @@ def row(label, xs):
     return "  %-58s %8.2f %8.2f %8.2f %7.0f%%" % (label, med, min(xs), pct(xs, 0.9), iqr)
 
 
+def cpu_row(label, xs):
+    """CPU time is sampled at the scheduler's tick here: single runs read 0 or a
+    multiple of the tick, so only the mean over many runs means something."""
+    return "  %-58s %8.2f   (mean: tick-sampled)" % (label, statistics.mean(xs))
+
+
 def ratio(samples, build, kind):
     g, lim = samples[(build, "gate " + kind)], samples[(build, "limit " + kind)]
     r = statistics.median(g) / statistics.median(lim)
@@ -144,7 +153,7 @@ def ratio(samples, build, kind):
                   "MET" if r <= TARGET else "NOT MET"))
 
 
-def report_build(samples, connect_only, build, gate_bin, limit_bin):
+def report_build(samples, connect_only, cpu, build, gate_bin, limit_bin):
     size = os.path.getsize(gate_bin)
     s = lambda case: samples[(build, case)]
     print("[%s] gate:  %s, %d bytes (%d KiB; limit %d KiB: %s)" % (
@@ -157,11 +166,15 @@ def report_build(samples, connect_only, build, gate_bin, limit_bin):
     print(row("limit: connect + SELECT 1 + close, in-process", s("limit plain")))
     print(row("  of which the connect", connect_only[(build, "limit plain")]))
     print(ratio(samples, build, "plain")[1])
+    print(cpu_row("gate's CPU time (user + system)", cpu[(build, "gate plain")]))
+    print(cpu_row("limit's CPU time (user + system)", cpu[(build, "limit plain")]))
     print("TLS: sslmode=require, server with ssl=on (TLS 1.3, RSA 2048)")
     print(row("gate, no-op (static binary, spawn to exit)", s("gate tls")))
     print(row("limit: connect + SELECT 1 + close, in-process", s("limit tls")))
     print(row("  of which the connect", connect_only[(build, "limit tls")]))
     print(ratio(samples, build, "tls")[1])
+    print(cpu_row("gate's CPU time (user + system)", cpu[(build, "gate tls")]))
+    print(cpu_row("limit's CPU time (user + system)", cpu[(build, "limit tls")]))
     print("for reference")
     print(row("gate, sslmode=disable (no SSLRequest round trip)", s("gate disable")))
     print(row("limit, sslmode=disable", s("limit disable")))
@@ -169,7 +182,7 @@ def report_build(samples, connect_only, build, gate_bin, limit_bin):
     print()
 
 
-def report(samples, connect_only, st):
+def report(samples, connect_only, cpu, st):
     load = os.getloadavg()
     print()
     print("migration-sentry no-op gate against its limit: %d rounds, every case once a round, "
@@ -180,7 +193,7 @@ def report(samples, connect_only, st):
         st.get("server_version"), load[0], load[1], load[2]))
     print()
     for label, gate_bin, limit_bin in builds:
-        report_build(samples, connect_only, label, gate_bin, limit_bin)
+        report_build(samples, connect_only, cpu, label, gate_bin, limit_bin)
     if len(builds) > 1:
         print("side by side (medians, ms; ratio gate/limit)")
         print("  %-20s %9s %9s %7s %9s %9s %7s %9s" % (

@@ -8,10 +8,11 @@
  *
  *     C CONNINFO   connect (as the gate does: PQconnectdbParams with the URL
  *                  expanded, application_name, connect_timeout), SELECT 1,
- *                  PQfinish; "ok TOTAL_MS CONNECT_MS"
+ *                  PQfinish; "ok TOTAL_MS CONNECT_MS CPU_MS" (CPU: user +
+ *                  system time of this process meanwhile)
  *     G CONNINFO   run GATE ARGS with DATABASE_URL=CONNINFO (stdin, stdout
- *                  and stderr /dev/null), from posix_spawn to waitpid;
- *                  "ok MS EXIT_CODE"
+ *                  and stderr /dev/null), from posix_spawn to wait4;
+ *                  "ok MS EXIT_CODE CPU_MS" (the child's user + system time)
  *     S ITERATIONS libpq's SCRAM client key derivation (PBKDF2 with
  *                  HMAC-SHA-256, ITERATIONS rounds) in-process; "ok MS"
  *
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +40,26 @@ extern char **environ;
  * libpq's SCRAM client computes at every login. */
 int scram_SaltedPassword(const char *password, const char *salt, int saltlen, int iterations,
                          uint8_t *result, const char **errstr);
+
+static double tv_ms(struct timeval tv)
+{
+    return (double)tv.tv_sec * 1000.0 + (double)tv.tv_usec / 1000.0;
+}
+
+static double cpu_ms(const struct rusage *ru)
+{
+    return tv_ms(ru->ru_utime) + tv_ms(ru->ru_stime);
+}
+
+static double self_cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        perror("limit: getrusage");
+        exit(1);
+    }
+    return cpu_ms(&ru);
+}
 
 static double now_ms(void)
 {
@@ -60,6 +82,7 @@ static PGconn *gate_like_connect(const char *conninfo)
 
 static void cmd_connect(const char *conninfo)
 {
+    double c0 = self_cpu_ms();
     double t0 = now_ms();
     PGconn *c = gate_like_connect(conninfo);
     double t1 = now_ms();
@@ -78,7 +101,8 @@ static void cmd_connect(const char *conninfo)
         return;
     }
     PQfinish(c);
-    printf("ok %.4f %.4f\n", now_ms() - t0, t1 - t0);
+    double ms = now_ms() - t0;
+    printf("ok %.4f %.4f %.4f\n", ms, t1 - t0, self_cpu_ms() - c0);
 }
 
 static void cmd_gate(char **argv, const char *conninfo, int devnull)
@@ -111,13 +135,15 @@ static void cmd_gate(char **argv, const char *conninfo, int devnull)
         return;
     }
     int st;
-    while (waitpid(pid, &st, 0) < 0)
+    struct rusage ru;
+    while (wait4(pid, &st, 0, &ru) < 0)
         if (errno != EINTR) {
-            printf("err waitpid: %s\n", strerror(errno));
+            printf("err wait4: %s\n", strerror(errno));
             return;
         }
     double ms = now_ms() - t0;
-    printf("ok %.4f %d\n", ms, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    printf("ok %.4f %d %.4f\n", ms, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+           cpu_ms(&ru));
 }
 
 static void cmd_scram(const char *arg)

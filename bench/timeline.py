@@ -183,7 +183,7 @@ class Tracer:
         self.spawner.stdin.write("G %s\n" % url)
         self.spawner.stdin.flush()
         answer = self.spawner.stdout.readline().split()
-        if len(answer) != 3 or answer[0] != "ok" or answer[2] != "0":
+        if len(answer) < 3 or answer[0] != "ok" or answer[2] != "0":
             die("the gate (%s) failed: %s" % (url.split("@")[-1], " ".join(answer) or "no answer"))
         with open(os.path.join(INSTANCE, "trace")) as f:
             return parse(f.read()), float(answer[1])
