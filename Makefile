@@ -67,8 +67,8 @@ integration: deps $(BIN)
 
 # Everything, in one go, as CI runs it: unit tests plain and under ASan+UBSan,
 # the integration suite against the plain and the ASan build, the happy path
-# under valgrind, a minute of fuzzing, and the static binary alone in an
-# empty root (see mk/*.mk for each).
+# under valgrind, a minute of fuzzing, the static binary alone in an empty
+# root, and the bench's own tools (see mk/*.mk for each).
 test: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@$(MAKE) --no-print-directory unit
@@ -77,6 +77,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory static-test
+	@$(MAKE) --no-print-directory bench-test
 
 demo: deps $(BIN)
 	@sh scripts/demo.sh

@@ -208,16 +208,14 @@ LINE = re.compile(r"-(\d+)\s+\[\d+\]\s+\S+\s+(\d+\.\d+):\s+(\w+)(:|\(| -> )\s*(.
 
 
 def parse(text):
-    """The events of the gate: the process that called execve (the spawner's own and,
-    as set_event_pid lets a few slip through, a few of other processes' are dropped)."""
-    events, pid = [], None
-    for line in text.splitlines():
-        m = LINE.search(line)
-        if not m:
-            continue
-        if pid is None and m.group(3) == "sys_execve":
-            pid = int(m.group(1))
-        if int(m.group(1)) != pid:
+    """The events of the gate: of the process that hit main's uprobe (uprobes fire in
+    the gate's binary only), so that the spawner's own events and those of the few
+    other processes that set_event_pid lets slip through are dropped."""
+    lines = [m for m in map(LINE.search, text.splitlines()) if m]
+    pids = [int(m.group(1)) for m in lines if re.fullmatch(r"main_\d+", m.group(3))]
+    events = []
+    for m in lines:
+        if not pids or int(m.group(1)) != pids[0]:
             continue
         name, sep = m.group(3), m.group(4)
         if sep == "(":

@@ -63,6 +63,12 @@ $(BENCH_SYMS): $(STATIC_SRCS) $(wildcard include/*.h) $(STATIC_STAMP) mk/static.
 	@$(STATIC_LINK)
 	@mv $@.tmp $@
 
+# The bench's own tools against a real PostgreSQL (tests/bench): no timing
+# asserted, only that what bench/ measures is what it says.
+.PHONY: bench-test
+bench-test: deps $(BENCH_LIMIT)
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/bench
+
 # Static, stripped, <= 4 MiB, and `--version` runs in an empty chroot.
 .PHONY: static-check
 static-check: static
