@@ -276,7 +276,7 @@ def steps(ev):
     ]
     if ssl_init is not None:
         out += [("TLS: OpenSSL init, SSL_CTX (initialize_SSL)", span(ssl_init, ssl_init_ret)),
-                ("TLS: handshake (SSL_connect), one round trip", span(ssl_init_ret, tls_done))]
+                ("TLS: handshake (SSL_connect): round trips, key exchange", span(ssl_init_ret, tls_done))]
     out += [
         ("startup packet until the server asks for SCRAM", span(tls_done or answer, random)),
         ("SCRAM nonce: pg_strong_random (OpenSSL RAND set-up)", span(random, random_ret)),

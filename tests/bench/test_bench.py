@@ -217,7 +217,7 @@ def test_tls_trace_steps():
     text, st = steps_of("trace_tls.txt")
     ms = lambda a, b: (b - a) * 1000.0
     done = stamp(text, r"ssl_connect_ret_\d+:.*rc=1$", -1)
-    assert near(st["TLS: handshake (SSL_connect), one round trip"],
+    assert near(st["TLS: handshake (SSL_connect): round trips, key exchange"],
                 ms(stamp(text, r" ssl_init_ret_\d+:"), done))
     assert near(st["startup packet until the server asks for SCRAM"],
                 ms(done, stamp(text, r" random_\d+:")))
