@@ -264,7 +264,7 @@ def steps(ev):
     status, status_ret = g("status"), g("status_ret")
     exit_group = g("sys_enter_exit_group")
     out = [
-        ("exec to main(): kernel exec, musl start-up, OpenSSL CPU probe", span(execve, main)),
+        ("exec to main(): kernel exec, musl start-up, CPU probe", span(execve, main)),
         ("config_load()", span(main, g("config_ret"))),
         ("flask on PATH, first log lines, signalfd", span(g("config_ret"), g("heads"))),
         ("heads: reading migrations/versions", span(g("heads"), g("heads_ret"))),
@@ -386,7 +386,7 @@ def instruction_steps(cost, total):
         ("heads: reading migrations/versions (load_heads)", c("load_heads")),
         ("connect: TLS, OpenSSL init, SSL_CTX (initialize_SSL)", c("initialize_SSL")),
         ("connect: TLS handshake (SSL_connect)", c("SSL_connect")),
-        ("connect: SCRAM nonce, OpenSSL RAND set-up (pg_strong_random)", c("pg_strong_random")),
+        ("connect: SCRAM nonce, RAND set-up (pg_strong_random)", c("pg_strong_random")),
         ("connect: PBKDF2 (scram_SaltedPassword)", c("scram_SaltedPassword")),
         ("connect: the rest of PQconnectdbParams", c("PQconnectdbParams") - connect_parts),
         ("the six queries (PQexec, PQexecParams)", c("PQexec", "PQexecParams")),
