@@ -6,12 +6,12 @@
 SYMS_BIN is build/bench/migration-sentry.syms: the static binary as `make static` links
 it, not stripped (the same code), so that functions can be named.
 
-1. Wall clock, step by step: kernel tracepoints (syscalls, process exit) and uprobes on
-   the binary's functions, in a private tracefs instance, RUNS runs each plain and TLS,
-   interleaved; the median and the minimum of every step. A uprobe costs a few
-   microseconds (about 50 hits a run), the tracepoints less: the totals are within a few
-   tenths of a millisecond of an untraced run. Needs root and tracefs (mounted here
-   when it is not); every probe, event and instance it adds is removed on exit.
+1. Wall clock, step by step: syscall tracepoints and uprobes on the binary's functions,
+   in a private tracefs instance, RUNS runs each plain and TLS, interleaved, the gate
+   spawned by LIMIT_BIN; the median and the minimum of every step. A uprobe hit costs a
+   few microseconds (about 50 a run), the tracepoints less: a few tenths of a
+   millisecond in all. Needs root and tracefs (mounted here when it is not); every
+   probe, event and instance it adds is removed on exit.
 2. Instructions, step by step: one run each under valgrind's callgrind, the inclusive
    instruction count of the functions behind each step. Repeatable to a few hundred
    instructions whatever the machine's load; it counts what the CPU executes in user
