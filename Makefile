@@ -87,8 +87,9 @@ integration: deps $(BIN)
 # Everything, in one go, as CI runs it: unit tests plain and under ASan+UBSan,
 # the integration suite against the plain and the ASan build, the happy path
 # under valgrind, a minute of fuzzing, the static binary alone in an empty
-# root, the wheel, man page, install and build hygiene, and the Docker image
-# and compose file in real containers (see mk/*.mk for each).
+# root, the bench's own tools, the wheel, man page, install and build
+# hygiene, and the Docker image and compose file in real containers (see
+# mk/*.mk for each).
 test: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@$(MAKE) --no-print-directory unit
@@ -97,13 +98,15 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory static-test
+	@$(MAKE) --no-print-directory bench-test
 	@$(MAKE) --no-print-directory packaging-test
 	@$(MAKE) --no-print-directory container-test
 
 demo: deps $(BIN)
 	@sh scripts/demo.sh
 
-bench: deps $(BIN) static
+bench: deps $(BIN) static build/bench/limit
+	@sh bench/gate.sh
 	@sh bench/run.sh
 	@sh bench/init.sh
 

@@ -33,13 +33,41 @@ static-deps:
 
 $(STATIC_STAMP): static-deps ;
 
+# One compile-and-link command for the product and for what bench/ measures
+# beside it, so that both are built alike: $@.tmp from the .c prerequisites.
+STATIC_LINK = $(STATIC_CC) $(STATIC_CFLAGS) $(STATIC_LDFLAGS) -o $@.tmp $(filter %.c,$^) $(STATIC_LIBS)
+STATIC_SRCS := $(wildcard src/*.c)
+
 # Every src/*.c present at build time (read when make starts).
-$(STATIC_BIN): $(wildcard src/*.c) $(wildcard include/*.h) $(STATIC_STAMP) mk/static.mk
+$(STATIC_BIN): $(STATIC_SRCS) $(wildcard include/*.h) $(STATIC_STAMP) mk/static.mk
 	@mkdir -p $(@D)
 	@echo "static: linking $@ from $(words $(filter %.c,$^)) source files"
-	@$(STATIC_CC) $(STATIC_CFLAGS) $(STATIC_LDFLAGS) -o $@.tmp $(filter %.c,$^) $(STATIC_LIBS)
+	@$(STATIC_LINK)
 	@strip $@.tmp
 	@mv $@.tmp $@
+
+# bench/: the in-process connect floor (bench/limit.c), and the product
+# linked the same way but not stripped, so that callgrind can name functions
+# (bench/timeline.sh). Same code as $(STATIC_BIN): strip only drops symbols.
+BENCH_LIMIT := build/bench/limit
+BENCH_SYMS  := build/bench/migration-sentry.syms
+
+$(BENCH_LIMIT): bench/limit.c $(STATIC_STAMP) mk/static.mk
+	@mkdir -p $(@D)
+	@$(STATIC_LINK)
+	@strip $@.tmp
+	@mv $@.tmp $@
+
+$(BENCH_SYMS): $(STATIC_SRCS) $(wildcard include/*.h) $(STATIC_STAMP) mk/static.mk
+	@mkdir -p $(@D)
+	@$(STATIC_LINK)
+	@mv $@.tmp $@
+
+# The bench's own tools against a real PostgreSQL (tests/bench): no timing
+# asserted, only that what bench/ measures is what it says.
+.PHONY: bench-test
+bench-test: deps $(BENCH_LIMIT)
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/bench
 
 # Static, stripped, <= 4 MiB, and `--version` runs in an empty chroot.
 .PHONY: static-check
