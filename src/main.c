@@ -7,19 +7,23 @@
 #include "log.h"
 #include "migrate.h"
 #include "recover.h"
+#include "schema_check.h"
+#include "schema_dump.h"
+#include "schema_file.h"
 #include "signals.h"
 #include "sqlfile.h"
 #include "status.h"
 #include "supervise.h"
 #include "verify.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum exit_code {
     EX_OK = 0, EX_NOT_MIGRATED = 1, EX_CONFIG = 64, EX_VERIFY = 65, EX_NOSTATUS = 66,
-    EX_UNREACHABLE = 69, EX_MIGRATE = 70, EX_STATUS = 73, EX_LOCK = 75, EX_AUTH = 77,
+    EX_UNREACHABLE = 69, EX_MIGRATE = 70, EX_OUTPUT = 74, EX_STATUS = 73, EX_LOCK = 75, EX_AUTH = 77,
     EX_NOEXEC = 126, EX_NOTFOUND = 127, EX_SIGNAL_BASE = 128,
 };
 
@@ -38,6 +42,9 @@ struct gate {
     const char *skipped;             /* why the command did not run */
     bool recovered;
     bool *present;                   /* per required column, once verify ran */
+    struct schema_file schema;       /* the schema file, read at config (path NULL: none) */
+    struct strlist schema_diffs;     /* what verify found different from it */
+    long schema_checked;             /* objects of the file held against the database */
     const char *phase;               /* the phase that failed, or "done" */
     struct err e;
 };
@@ -86,6 +93,8 @@ static void status_of(const struct gate *g, struct status *st)
     st->migration.attempts = g->mig.ran ? 1 : 0;
     st->migration.tail = &g->mig.tail;
     st->schema.file = g->cfg->schema_file;
+    st->schema.checked = g->schema_checked;
+    st->schema.differences = &g->schema_diffs;
     st->database = g->cfg->db.display;
     st->server_version = *g->db.server_version ? g->db.server_version : NULL;
     st->started_wall = g->start_wall;
@@ -240,6 +249,69 @@ static int check_revisions(struct gate *g)
     return rc;
 }
 
+/* --- the schema file (schema_file.h, schema_check.h) ---------------------- */
+
+/* Config, once the heads are known: the file read and held to the settings
+ * (64 when it cannot be). */
+static int load_schema_file(struct gate *g)
+{
+    const struct config *c = g->cfg;
+    struct strlist names = {0};
+    if (!c->schema_file)
+        return 0;
+    int rc = schema_names_parse(&c->schemas, config_name(c, S_SCHEMAS), &names, &g->e) ||
+             schema_file_load(c->schema_file, &g->schema, &g->e) ||
+             schema_file_match(&g->schema, &names, config_name(c, S_SCHEMAS),
+                               g->heads.known ? &g->heads.heads : NULL, &g->e);
+    strlist_free(&names);
+    if (rc) {
+        log_banner("FAILED (phase: config)");
+        log_error("%s", g->e.msg);
+        return EX_CONFIG;
+    }
+    if (!g->heads.known) {
+        char *r = strlist_join(&g->schema.revisions, ",");
+        log_note("script heads unknown: schema file %s (taken at %s) not matched to them", c->schema_file, r);
+        free(r);
+    }
+    return 0;
+}
+
+static int schema_failed(struct gate *g, enum schema_rc rc)
+{
+    return fail(g, "verify", rc == SCHEMA_PRIVILEGE ? EX_AUTH : rc == SCHEMA_CONNECTION ? EX_UNREACHABLE
+                                                                                          : EX_VERIFY);
+}
+
+/* Verify: every object of the file as it lists it; each difference logged. */
+static int verify_schema_file(struct gate *g)
+{
+    const struct schema_file *f = &g->schema;
+    if (!f->path)
+        return 0;
+    int major = PQserverVersion(g->db.conn) / 10000;
+    if (f->postgresql != major)
+        log_note("schema file %s was taken on PostgreSQL %ld, this server runs %d: what PostgreSQL "
+                 "words differently between versions shows as differences", f->path, f->postgresql, major);
+    struct jt live;
+    enum schema_rc rc = schema_describe(g->db.conn, &f->schemas, g->cfg->version_table, f->has_enums,
+                                        &live, &g->e);
+    if (rc != SCHEMA_OK)
+        return schema_failed(g, rc);
+    schema_compare(f, &live, &g->schema_diffs, &g->schema_checked);
+    jt_free(&live);
+    const struct strlist *d = &g->schema_diffs;
+    for (size_t i = 0; i < d->n; i++)
+        log_note("schema difference: %s", d->v[i]);
+    if (d->n) {
+        err_set(&g->e, "the database differs from schema file %s in %zu place%s (first: %s)", f->path,
+                d->n, d->n == 1 ? "" : "s", d->v[0]);
+        return fail(g, "verify", EX_VERIFY);
+    }
+    log_note("schema file %s: %ld objects as listed", f->path, g->schema_checked);
+    return 0;
+}
+
 static int phase_verify(struct gate *g)
 {
     const struct columns *cols = &g->cfg->columns;
@@ -260,6 +332,8 @@ static int phase_verify(struct gate *g)
         return fail(g, "verify", EX_VERIFY);
     }
     int rc = check_revisions(g);
+    if (!rc)
+        rc = verify_schema_file(g);
     if (!rc)
         log_note("schema OK.");
     return rc;
@@ -335,6 +409,8 @@ static void gate_free(struct gate *g)
     strlist_free(&g->ahead);
     migrate_result_free(&g->mig);
     free(g->present);
+    schema_file_free(&g->schema);
+    strlist_free(&g->schema_diffs);
 }
 
 static int run_gate(struct config *c)
@@ -350,7 +426,12 @@ static int run_gate(struct config *c)
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals during the gate");
     load_heads(&g);
-    int rc = phase_connect(&g);
+    int rc = load_schema_file(&g);
+    if (rc) {
+        gate_free(&g);
+        return rc;
+    }
+    rc = phase_connect(&g);
     if (!rc)
         rc = phase_lock(&g);
     if (!rc)
@@ -377,7 +458,12 @@ static int run_check(struct config *c)
         c->db_wait = 0; /* a probe answers now; it does not wait a minute */
     gate_init(&g, c);
     load_heads(&g);
-    int rc = phase_connect(&g);
+    int rc = load_schema_file(&g);
+    if (rc) {
+        gate_free(&g);
+        return rc;
+    }
+    rc = phase_connect(&g);
     if (!rc && !(rc = read_current(&g, "verify")))
         rc = phase_verify(&g);
     if (!rc)
@@ -465,6 +551,87 @@ static int run_sql(struct config *c)
     return EX_OK;
 }
 
+/* The schemas asked for that the database does not have, joined; NULL: none. */
+static char *absent_schemas(const struct strlist *names, const struct jt *doc)
+{
+    struct strlist absent = {0};
+    for (size_t i = 0; i < names->n; i++)
+        if (!jt_get(jt_get(doc, "schemas"), names->v[i]))
+            strlist_push_owned(&absent, schema_ident(names->v[i]));
+    char *out = absent.n ? strlist_join(&absent, ", ") : NULL;
+    strlist_free(&absent);
+    return out;
+}
+
+/* Describes the live schema into *doc: 0, or the exit code with e set. */
+static int describe(struct config *c, PGconn *conn, const struct strlist *names, struct strlist *current,
+                    struct jt *doc, struct err *e)
+{
+    bool has_table;
+    if (db_alembic_current(conn, current, &has_table, e) != 0)
+        return PQstatus(conn) == CONNECTION_OK ? EX_VERIFY : EX_UNREACHABLE;
+    enum schema_rc rc = schema_describe(conn, names, c->version_table, true, doc, e);
+    if (rc != SCHEMA_OK)
+        return rc == SCHEMA_PRIVILEGE ? EX_AUTH : rc == SCHEMA_CONNECTION ? EX_UNREACHABLE : EX_VERIFY;
+    char *absent = absent_schemas(names, doc);
+    if (!absent)
+        return 0;
+    err_set(e, "no schema %s in database %s (%s)", absent, PQdb(conn), config_name(c, S_SCHEMAS));
+    free(absent);
+    jt_free(doc);
+    return EX_VERIFY;
+}
+
+static int print_result(const char *text)
+{
+    if (fputs(text, stdout) < 0 || fflush(stdout) != 0) {
+        log_error("cannot write the schema to standard output: %s", strerror(errno));
+        return EX_OUTPUT;
+    }
+    return EX_OK;
+}
+
+/* schema: connect as the gate does (no lock, no migration) and print the
+ * live schema of SENTRY_SCHEMAS, as the schema file holds it. */
+static int run_schema(struct config *c)
+{
+    struct strlist names = {0}, current = {0};
+    struct err e = {{0}};
+    struct db d;
+    struct jt doc;
+    if (schema_names_parse(&c->schemas, config_name(c, S_SCHEMAS), &names, &e) != 0) {
+        log_error("%s", e.msg);
+        return EX_CONFIG;
+    }
+    char *list = strlist_join(&names, ", ");
+    log_banner("schema of %s", list);
+    free(list);
+    log_plain("DB (redacted): %s", c->db.display);
+    if (signals_gate_begin() != 0)
+        log_note("cannot watch for signals");
+    enum db_rc dr = db_connect(c->db.conninfo, c->db_wait, &d, &e);
+    int rc = dr == DB_OK ? 0 : dr == DB_AUTH ? EX_AUTH
+           : dr == DB_INTERRUPTED ? EX_SIGNAL_BASE + signals_gate_check() : EX_UNREACHABLE;
+    if (!rc) {
+        log_note("DB OK: %s", PQdb(d.conn));
+        rc = describe(c, d.conn, &names, &current, &doc, &e);
+        db_close(&d);
+    }
+    strlist_free(&names);
+    if (rc) {
+        strlist_free(&current);
+        log_banner("FAILED (phase: %s)", dr == DB_OK ? "schema" : "connect");
+        log_error("%s", e.msg);
+        return rc;
+    }
+    char *text = schema_document(&doc, &current);
+    jt_free(&doc);
+    strlist_free(&current);
+    rc = print_result(text);
+    free(text);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strncmp(argv[1], SUPERVISE_FLAG, strlen(SUPERVISE_FLAG)) == 0)
@@ -491,10 +658,7 @@ int main(int argc, char **argv)
     case CMD_STATUS: rc = run_status(&c); break;
     case CMD_HEADS: rc = run_heads(&c); break;
     case CMD_CHECK: rc = run_check(&c); break;
-    case CMD_SCHEMA:
-        log_error("schema: not available in this build yet");
-        rc = EX_CONFIG;
-        break;
+    case CMD_SCHEMA: rc = run_schema(&c); break;
     case CMD_SQL: rc = run_sql(&c); break;
     case CMD_GATE: rc = run_gate(&c); break;
     }
