@@ -68,4 +68,11 @@ char *jt_render(const struct jt *v);
 /* One string as a JSON literal, escaped as jt_render does. */
 char *jt_quote(const char *s);
 
+/* A string of the document for a message, in buf (n bytes): at most max
+ * bytes of it (never half a UTF-8 character; "..." when cut short), each
+ * control character shown as '?', so that the message stays one line. */
+const char *jt_shown(const char *s, size_t max, char *buf, size_t n);
+/* The same in place, on a message built whole (no cutting). */
+void jt_one_line(char *s);
+
 #endif

@@ -276,7 +276,8 @@ static int sort_members(struct parser *ps, struct jt *o)
         const struct jt *dup = later(&o->v[i], &o->v[i - 1]) ? &o->v[i] : &o->v[i - 1];
         ps->line = dup->kline;
         ps->col = dup->kcol;
-        return fail(ps, "the name \"%.60s\" is given twice in one object", dup->key);
+        char name[72];
+        return fail(ps, "the name \"%s\" is given twice in one object", jt_shown(dup->key, 60, name, sizeof name));
     }
     return 0;
 }

@@ -147,3 +147,26 @@ char *jt_quote(const char *s)
     put_string(&o, s);
     return o.p;
 }
+
+void jt_one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7F)
+            *s = '?';
+}
+
+const char *jt_shown(const char *s, size_t max, char *buf, size_t n)
+{
+    size_t len = strlen(s), cut = len;
+    if (max + 4 > n)
+        max = n > 4 ? n - 4 : 0;
+    if (cut > max) {
+        cut = max;
+        while (cut && ((unsigned char)s[cut] & 0xC0) == 0x80) /* s[cut] starts no character */
+            cut--;
+    }
+    memcpy(buf, s, cut);
+    strcpy(buf + cut, cut < len ? "..." : "");
+    jt_one_line(buf);
+    return buf;
+}

@@ -24,6 +24,7 @@ static void differ(struct cmp *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    jt_one_line(line); /* a name or definition may hold a newline: one line each */
     strlist_push_owned(c->out, line);
 }
 

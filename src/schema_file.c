@@ -45,7 +45,8 @@ static const char *called(const struct jt *v, char *buf, size_t n)
 {
     if (!v->key)
         return "an item";
-    snprintf(buf, n, "\"%.60s\"", v->key);
+    char name[72];
+    snprintf(buf, n, "\"%s\"", jt_shown(v->key, 60, name, sizeof name));
     return buf;
 }
 
@@ -63,9 +64,9 @@ static int want(const struct jt *v, enum jt_type t, struct shape_err *se)
 static int members(const struct jt *o, const char *kind, const struct member *m, size_t n,
                    struct shape_err *se)
 {
-    char what[100];
+    char what[100], name[72];
     if (o->key)
-        snprintf(what, sizeof what, "%s \"%.60s\"", kind, o->key);
+        snprintf(what, sizeof what, "%s \"%s\"", kind, jt_shown(o->key, 60, name, sizeof name));
     else
         snprintf(what, sizeof what, "%s", kind);
     if (want(o, JT_OBJECT, se))
@@ -75,7 +76,8 @@ static int members(const struct jt *o, const char *kind, const struct member *m,
         while (k < n && strcmp(m[k].name, o->v[i].key) != 0)
             k++;
         if (k == n)
-            return bad(se, o->v[i].kline, o->v[i].kcol, "unknown member \"%.60s\" in %s", o->v[i].key, what);
+            return bad(se, o->v[i].kline, o->v[i].kcol, "unknown member \"%s\" in %s",
+                       jt_shown(o->v[i].key, 60, name, sizeof name), what);
     }
     for (size_t k = 0; k < n; k++) {
         const struct jt *v = jt_get(o, m[k].name);
@@ -164,8 +166,11 @@ static int labels(const struct jt *v, struct shape_err *se)
         if (text(&v->v[i], se))
             return -1;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(v->v[i].s, v->v[j].s) == 0)
-                return bad(se, v->v[i].line, v->v[i].col, "label \"%.60s\" given twice", v->v[i].s);
+            if (strcmp(v->v[i].s, v->v[j].s) == 0) {
+                char name[72];
+                return bad(se, v->v[i].line, v->v[i].col, "label \"%s\" given twice",
+                           jt_shown(v->v[i].s, 60, name, sizeof name));
+            }
     }
     return 0;
 }
