@@ -1,4 +1,5 @@
 #include "schema_check.h"
+#include "redact.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,8 +25,10 @@ static void differ(struct cmp *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    jt_one_line(line); /* a name or definition may hold a newline: one line each */
-    strlist_push_owned(c->out, line);
+    char *safe = redact_text(line); /* bound for the log and the status file */
+    free(line);
+    jt_one_line(safe); /* a name or definition may hold a newline: one line each */
+    strlist_push_owned(c->out, safe);
 }
 
 char *schema_ident(const char *name)

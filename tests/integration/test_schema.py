@@ -605,3 +605,16 @@ def test_config_shows_the_schema_file(ms, schema_file):
     r = ms.run(["config"])
     assert r.rc == 0, r
     assert "SENTRY_SCHEMA_FILE=migrations/schema.json (default)" in r.stdout.splitlines(), r
+
+
+def test_names_with_control_characters_stay_on_one_line(ms, mdb, app_dir):
+    mdb.psql('CREATE TABLE "two\nlines" (id int CONSTRAINT "ck\tx" CHECK (id <> 7))')
+    text = dump(ms)
+    assert '"two\\nlines": {' in text and '"ck\\tx": "CHECK ((id <> 7))"' in text
+    (app_dir / "migrations" / "schema.json").write_text(text, encoding="utf-8")
+    assert_passes(gate(ms))
+    mdb.psql('ALTER TABLE "two\nlines" DROP CONSTRAINT "ck\tx"')
+    r = gate(ms)
+    assert_drift(r, 'constraint "ck?x" on "two?lines" missing')
+    mdb.psql('DROP TABLE "two\nlines"')
+    assert_drift(gate(ms), 'table "two?lines" missing')
