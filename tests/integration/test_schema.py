@@ -148,6 +148,12 @@ def test_dump_of_the_sample_is_stable_to_the_byte(ms, mdb):
     assert not ms.status_path.exists()  # no status file: schema is not the gate
 
 
+def test_dump_of_an_empty_database(sentry, db):
+    doc = json.loads(dump(sentry))
+    assert doc == {"alembic_version": [], "format": 1, "postgresql": 15,
+                   "schemas": {"public": {"enums": {}, "tables": {}}}}
+
+
 def test_committed_schema_file_is_what_the_migrations_make(ms):
     """CI's check: a database migrated from scratch gives the committed file."""
     assert dump(ms) == SCHEMA_SRC.read_text(encoding="utf-8"), \
