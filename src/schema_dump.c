@@ -9,10 +9,12 @@
  * refers to it, so PostgreSQL must evaluate it first, and every catalog
  * function below then qualifies every name outside pg_catalog. Correlated
  * subqueries rather than joins: on the fresh backend every gate start gets,
- * planning joins over the catalogs costs more than running them. Each
- * object is built as JSON on the server; NULL stands for "none" and "char"
- * flags come raw: normalise() turns them into the file's shape. The text
- * is sent as UTF-8 bytes whatever the client_encoding. %s: the enums. */
+ * planning joins over the catalogs costs more than running them (for the
+ * same reason the indexes behind a constraint are told apart here, by the
+ * oids both sides send, not by a subquery). Each object is built as JSON on
+ * the server; NULL stands for "none" and "char" flags come raw: normalise()
+ * turns them into the file's shape. The text is sent as UTF-8 bytes whatever
+ * the client_encoding. %s: the enums. */
 static const char DESCRIBE_SQL[] =
     "WITH cfg AS MATERIALIZED (SELECT pg_catalog.set_config('search_path', '', true) AS sp)\n"
     "SELECT pg_catalog.convert_to(COALESCE(q.doc, '{}')::text, 'UTF8') FROM cfg, LATERAL (\n"
@@ -28,17 +30,19 @@ static const char DESCRIBE_SQL[] =
     "       'default', CASE WHEN a.atthasdef THEN (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid)\n"
     "           FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END,\n"
     "       'identity', a.attidentity, 'generated', a.attgenerated,\n"
-    "       'collation', CASE WHEN a.attcollation <> t.typcollation\n"
+    "       'collation', CASE WHEN a.attcollation <> 0 AND a.attcollation <> (SELECT t.typcollation\n"
+    "           FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid)\n"
     "           THEN a.attcollation::pg_catalog.regcollation END))\n"
-    "     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid\n"
+    "     FROM pg_catalog.pg_attribute a\n"
     "     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),\n"
-    "   'constraints', (SELECT pg_catalog.json_object_agg(k.conname, pg_catalog.pg_get_constraintdef(k.oid))\n"
+    "   'constraints', (SELECT pg_catalog.json_object_agg(k.conname, pg_catalog.json_build_array(\n"
+    "       pg_catalog.pg_get_constraintdef(k.oid), CASE WHEN k.contype IN ('p', 'u', 'x') THEN k.conindid END))\n"
     "     FROM pg_catalog.pg_constraint k\n"
     "     WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'f', 'c', 'x')),\n"
-    "   'indexes', (SELECT pg_catalog.json_object_agg(ic.relname, pg_catalog.pg_get_indexdef(i.indexrelid))\n"
+    "   'indexes', (SELECT pg_catalog.json_object_agg(ic.relname, pg_catalog.json_build_array(\n"
+    "       pg_catalog.pg_get_indexdef(i.indexrelid), i.indexrelid))\n"
     "     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid\n"
-    "     WHERE i.indrelid = c.oid AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k\n"
-    "       WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x')))))\n"
+    "     WHERE i.indrelid = c.oid)))\n"
     "  FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p')\n"
     "    AND c.relname <> ALL (ARRAY[$2, 'migration_sentry_revisions']))))\n"
     " AS doc FROM pg_catalog.pg_namespace n\n"
@@ -187,18 +191,27 @@ static int norm_column(const struct jt *in, struct jt *out)
     return 0;
 }
 
-/* {name: text}, NULL meaning none; a NULL definition (an object dropped
+/* {name: [definition, oid]} (NULL: none) into {name: definition}; the
+ * oids of constraint indexes are collected into *owned (constraints), or
+ * those indexes left out (indexes). A NULL definition (an object dropped
  * while we looked) is left out. */
-static int norm_texts(const struct jt *in, struct jt *out)
+static int norm_defs(const struct jt *in, struct jt *out, struct strlist *owned, bool indexes)
 {
     *out = jt_object();
     if (!is_map_or_null(in))
         return -1;
     for (size_t i = 0; i < in->n; i++) {
-        if (!is_text_or_null(&in->v[i]))
+        const struct jt *pair = &in->v[i];
+        if (pair->type != JT_ARRAY || pair->n != 2 || !is_text_or_null(&pair->v[0]))
             return -1;
-        if (is_text(&in->v[i]))
-            jt_add(out, in->v[i].key, jt_string(in->v[i].s));
+        const struct jt *oid = &pair->v[1]; /* an oid comes as a string, none as null */
+        bool has_oid = oid->type == JT_STRING || oid->type == JT_NUMBER;
+        if (has_oid && !indexes)
+            strlist_push(owned, oid->s);
+        if (has_oid && indexes && strlist_contains(owned, oid->s))
+            continue;
+        if (is_text(&pair->v[0]))
+            jt_add(out, pair->key, jt_string(pair->v[0].s));
     }
     return 0;
 }
@@ -215,12 +228,14 @@ static int norm_table(const struct jt *in, struct jt *out)
         rc = norm_column(&cols->v[i], &col);
         jt_add(&c, cols->v[i].key, col);
     }
+    struct strlist owned = {0};
     *out = jt_object();
     jt_add(out, "columns", c);
-    rc |= norm_texts(jt_get(in, "constraints"), &k);
+    rc |= norm_defs(jt_get(in, "constraints"), &k, &owned, false);
     jt_add(out, "constraints", k);
-    rc |= norm_texts(jt_get(in, "indexes"), &ix);
+    rc |= norm_defs(jt_get(in, "indexes"), &ix, &owned, true);
     jt_add(out, "indexes", ix);
+    strlist_free(&owned);
     if (!rc && is_text(by))
         jt_add(out, "partition_by", jt_string(by->s));
     if (!rc && is_text(of))
