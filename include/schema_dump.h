@@ -9,10 +9,10 @@
  *                                  "default": pg_get_expr or null,
  *                                  ["identity": "always" | "by default"],
  *                                  ["generated": "stored" | "virtual"],
- *                                  ["collation": when not the type's]}},
+ *                                  ["collation": when not "default"]}},
  *         "constraints": {NAME: pg_get_constraintdef},   (p, u, f, c, x)
  *         "indexes":     {NAME: pg_get_indexdef},        (none behind a constraint)
- *         ["partition_by": pg_get_partkeydef], ["partition_of": "PARENT BOUND"]}}}}}
+ *         ["partition_by": pg_get_partkeydef], ["partition_of": "ROOT BOUND"]}}}}}
  *
  * Tables are ordinary and partitioned tables (partitions included); the
  * version table and migration_sentry_revisions are left out. The query runs
@@ -30,7 +30,7 @@
 #include "util.h"
 
 #define SCHEMA_FORMAT 1
-#define SCHEMA_MIN_SERVER 130000 /* regcollation, pg_partition_ancestors */
+#define SCHEMA_MIN_SERVER 130000 /* regcollation, pg_partition_root */
 
 enum schema_rc {
     SCHEMA_OK,

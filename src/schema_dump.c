@@ -7,11 +7,13 @@
 /* One statement, one round trip. The first CTE empties search_path for this
  * statement's transaction only (set_config's is_local); the LATERAL part
  * refers to it, so PostgreSQL must evaluate it first, and every catalog
- * function below then qualifies every name outside pg_catalog. Correlated
- * subqueries rather than joins: on the fresh backend every gate start gets,
- * planning joins over the catalogs costs more than running them (for the
- * same reason the indexes behind a constraint are told apart here, by the
- * oids both sides send, not by a subquery). Each object is built as JSON on
+ * function below then qualifies every name outside pg_catalog.
+ * Every gate start gets a fresh backend, on which parsing and planning this
+ * costs more than running it: hence correlated subqueries rather than joins,
+ * and plain function calls rather than subqueries wherever one will do (the
+ * partition's tree by pg_partition_root, the collation against "default",
+ * the indexes behind a constraint told apart on the client by the oids both
+ * sides send). Each object is built as JSON on
  * the server; NULL stands for "none" and "char" flags come raw: normalise()
  * turns them into the file's shape. The text is sent as UTF-8 bytes whatever
  * the client_encoding. %s: the enums. */
@@ -22,16 +24,14 @@ static const char DESCRIBE_SQL[] =
     "  'enums', %s,\n"
     "  'tables', (SELECT pg_catalog.json_object_agg(c.relname, pg_catalog.json_build_object(\n"
     "   'partition_by', CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,\n"
-    "   'partition_of', CASE WHEN c.relispartition THEN (SELECT a.relid::pg_catalog.regclass::text\n"
-    "       FROM pg_catalog.pg_partition_ancestors(c.oid) WITH ORDINALITY AS a(relid, o) WHERE a.o = 2)\n"
+    "   'partition_of', CASE WHEN c.relispartition THEN pg_catalog.pg_partition_root(c.oid)::text\n"
     "       || ' ' || pg_catalog.pg_get_expr(c.relpartbound, c.oid) END,\n"
     "   'columns', (SELECT pg_catalog.json_object_agg(a.attname, pg_catalog.json_build_object(\n"
     "       'type', pg_catalog.format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull,\n"
     "       'default', CASE WHEN a.atthasdef THEN (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid)\n"
     "           FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END,\n"
     "       'identity', a.attidentity, 'generated', a.attgenerated,\n"
-    "       'collation', CASE WHEN a.attcollation <> 0 AND a.attcollation <> (SELECT t.typcollation\n"
-    "           FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid)\n"
+    "       'collation', CASE WHEN a.attcollation NOT IN (0, 100) /* none, \"default\" */\n"
     "           THEN a.attcollation::pg_catalog.regcollation END))\n"
     "     FROM pg_catalog.pg_attribute a\n"
     "     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),\n"

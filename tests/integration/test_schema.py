@@ -188,7 +188,8 @@ def test_dump_of_columns_partitions_and_expression_indexes(ms, mdb):
         CREATE INDEX odd_lower ON odd (lower(name)) WHERE id > 5;
         CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
         CREATE TABLE events_2026 PARTITION OF events
-            FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+            FOR VALUES FROM ('2026-01-01') TO ('2027-01-01') PARTITION BY LIST (id);
+        CREATE TABLE events_2026_small PARTITION OF events_2026 FOR VALUES IN (1, 2);
         CREATE INDEX events_id ON events (id);
     """)
     t = json.loads(dump(ms))["schemas"]["public"]["tables"]
@@ -208,6 +209,9 @@ def test_dump_of_columns_partitions_and_expression_indexes(ms, mdb):
     assert t["events"]["partition_by"] == "RANGE (at)"
     assert t["events_2026"]["partition_of"] == \
         "public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+    assert t["events_2026"]["partition_by"] == "LIST (id)"
+    # nested: the root of the tree, and the bound within its parent
+    assert t["events_2026_small"]["partition_of"] == "public.events FOR VALUES IN (1, 2)"
     assert "partition_by" not in t["odd"] and "partition_of" not in t["odd"]
 
 
