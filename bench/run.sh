@@ -6,7 +6,10 @@
 # /usr/bin/python3 (time.perf_counter around subprocess.run):
 #   (a) migration-sentry --require-column ... (database already at heads, no command):
 #       the shipped static binary build/static/migration-sentry when it exists
-#       (`make bench` builds it), else build/migration-sentry; BENCH_BIN overrides
+#       (`make bench` builds it), else build/migration-sentry; BENCH_BIN overrides;
+#       in a copy of the app without its schema file
+#   (a') the same in the app as shipped, holding the database to its schema file
+#       (migrations/schema.json): the cost of the schema check
 #   (b) /usr/bin/python3 bench/todays_way.py (import the app, run `flask db upgrade`,
 #       check the columns with SQLAlchemy's inspector: the issue's "today's way")
 #   (c) the same with Flask-Migrate's upgrade() called in-process (no second
@@ -50,9 +53,17 @@ for c in columns.split(","):
 today = ["/usr/bin/python3", todays]
 inproc = ["/usr/bin/python3", todays, "--in-process"]
 
-def run(argv):
+# (a) runs where the gate finds no schema file, (a') where it finds the sample's
+import shutil
+plain_dir = os.path.join(work, "app-without-schema-file")
+shutil.copytree(app_dir, plain_dir, ignore=shutil.ignore_patterns("schema.json"))
+if not os.path.exists(os.path.join(app_dir, "migrations", "schema.json")):
+    sys.stderr.write("bench: the sample app has no migrations/schema.json\n")
+    sys.exit(1)
+
+def run(argv, cwd=app_dir):
     t0 = time.perf_counter()
-    p = subprocess.run(argv, cwd=app_dir, env=env, stdin=subprocess.DEVNULL,
+    p = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ms = (time.perf_counter() - t0) * 1000.0
     if p.returncode != 0:
@@ -62,23 +73,33 @@ def run(argv):
     return ms, p.stdout.decode(errors="replace")
 
 # One warm-up run of each (page cache, PostgreSQL's catalog caches); not counted.
-_, log = run(gate)
-if "already at heads" not in log:
-    sys.stderr.write("bench: the gate did not take the no-op path:\n" + log + "\n")
-    sys.exit(1)
+for d in (plain_dir, app_dir):
+    _, log = run(gate, d)
+    if "already at heads" not in log:
+        sys.stderr.write("bench: the gate did not take the no-op path:\n" + log + "\n")
+        sys.exit(1)
 run(today)
 run(inproc)
 
-a, b, c, self_ms = [], [], [], []
-for _ in range(runs):                       # interleaved, so drift hits both alike
-    ms, _ = run(gate)
-    a.append(ms)
+def gate_status(with_file):
     with open(status) as f:
         st = json.load(f)
-    if st.get("migrated") is not True or st.get("migration", {}).get("ran"):
+    if (st.get("migrated") is not True or st.get("migration", {}).get("ran")
+            or (st.get("schema", {}).get("file") is not None) != with_file
+            or (with_file and not st["schema"].get("checked"))):
         sys.stderr.write("bench: unexpected status file: %s\n" % json.dumps(st))
         sys.exit(1)
-    self_ms.append(st.get("duration_ms"))
+    return st
+
+a, a2, b, c, self_ms, self2_ms = [], [], [], [], [], []
+for _ in range(runs):                       # interleaved, so drift hits both alike
+    ms, _ = run(gate, plain_dir)
+    a.append(ms)
+    self_ms.append(gate_status(False).get("duration_ms"))
+    ms, _ = run(gate, app_dir)
+    a2.append(ms)
+    st = gate_status(True)
+    self2_ms.append(st.get("duration_ms"))
     ms, _ = run(today)
     b.append(ms)
     ms, _ = run(inproc)
@@ -101,15 +122,19 @@ print("(wall clock from fork to exit; SQLAlchemy %s, Flask-Migrate %s, PostgreSQ
 print()
 print("%-48s %9s %9s %9s" % ("", "median ms", "min ms", "max ms"))
 print(row("(a) migration-sentry (no-op gate)", a))
+print(row("(a') the same, with the sample's schema file", a2))
 print(row("(b) today's way (import, flask db upgrade, inspect)", b))
 print(row("(c) same, upgrade() in-process (no CLI)", c))
 print()
+print("ratio (a')/(a) of the medians: %.2fx (the schema file: %d objects checked)" % (
+    statistics.median(a2) / statistics.median(a), st["schema"]["checked"]))
 print("ratio (b)/(a) of the medians: %.1fx" % (statistics.median(b) / statistics.median(a)))
 print("ratio (c)/(a) of the medians: %.1fx" % (statistics.median(c) / statistics.median(a)))
-known = [x for x in self_ms if isinstance(x, (int, float))]
-if known:
-    print("sentry's own duration_ms (status file): median %s, min %s, max %s" % (
-        statistics.median(known), min(known), max(known)))
+for label, xs in (("", self_ms), (" with the schema file", self2_ms)):
+    known = [x for x in xs if isinstance(x, (int, float))]
+    if known:
+        print("sentry's own duration_ms%s (status file): median %s, min %s, max %s" % (
+            label, statistics.median(known), min(known), max(known)))
 print("last status: migrated=%s alembic_current=%s migration.skipped=%r" % (
     st.get("migrated"), st.get("alembic_current"), st.get("migration", {}).get("skipped")))
 EOF

@@ -62,7 +62,11 @@ struct db_stmt {
     int nparams;
     const char *const *params; /* text values */
     PGresult *res;             /* set by db_run; db_stmts_clear frees */
+    int binary;                /* 1: results in binary format */
 };
+
+/* A statement with text results. */
+#define DB_STMT(sql, n, params) ((struct db_stmt){(sql), (n), (params), NULL, 0})
 
 enum dbq_rc {
     DBQ_OK,          /* every statement answered: each res holds its outcome */

@@ -17,7 +17,7 @@
 FUZZ_PKGS    := clang-14 libclang-rt-14-dev llvm-14 make pkg-config libpq-dev libcjson-dev
 FUZZ_CC      ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang-14)
 FUZZ_DIR     := build/fuzz
-FUZZ_TARGETS := fuzz_url fuzz_heads fuzz_split fuzz_columns fuzz_sqlsplit fuzz_output
+FUZZ_TARGETS := fuzz_url fuzz_heads fuzz_split fuzz_columns fuzz_sqlsplit fuzz_output fuzz_schema
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 12
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -29,14 +29,15 @@ FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/main.c,
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 
 # -max_len per target: URLs, commands and column lists are short settings;
-# Alembic scripts and SQL files get room for a few statements; the output
-# path gets lines longer than the 4096-byte cut.
+# Alembic scripts and SQL files get room for a few statements, schema files
+# for a few tables; the output path gets lines longer than the 4096-byte cut.
 FUZZ_MAXLEN_fuzz_url      := 512
 FUZZ_MAXLEN_fuzz_heads    := 4096
 FUZZ_MAXLEN_fuzz_split    := 512
 FUZZ_MAXLEN_fuzz_columns  := 512
 FUZZ_MAXLEN_fuzz_sqlsplit := 4096
 FUZZ_MAXLEN_fuzz_output   := 10240
+FUZZ_MAXLEN_fuzz_schema   := 8192
 
 FUZZ_SYMBOLIZER := $(firstword $(wildcard /usr/lib/llvm-14/bin/llvm-symbolizer /usr/bin/llvm-symbolizer))
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:symbolize=1 \

@@ -7,7 +7,10 @@
 #        migration-sentry --require-column ... -- gunicorn --bind 127.0.0.1:PORT app:app
 #      first run: it migrates; later runs: "already at heads", migration skipped
 #   4. GET /api/ops/migration_status from the running app, then SIGTERM
-#   5. the status file, and PostgreSQL stopped (its data kept for the next run)
+#   5. the status file
+#   6. drift caught: a hot patch (migration-sentry sql) drops an index the
+#      schema file lists; the gate refuses to start the app (65, naming it);
+#      the index is put back, and PostgreSQL stopped (its data kept)
 #
 # rm -rf build/demo to start from an empty database again.
 set -eu
@@ -107,7 +110,7 @@ trap 'exit 141' PIPE
 mkdir -p "$DEMO"
 
 # ---------------------------------------------------------------------------
-say "1/5 PostgreSQL"
+say "1/6 PostgreSQL"
 out=$(pg start) || die "could not start PostgreSQL (see $PGDIR/postgres.log; rm -rf build/demo to start over)"
 PG_UP=1
 how=$(printf '%s\n' "$out" | sed -n 1p)
@@ -122,25 +125,28 @@ fi
 note "DATABASE_URL=$(printf '%s' "$DATABASE_URL" | sed 's#//[^@]*@#//******@#')"
 
 # ---------------------------------------------------------------------------
-say "2/5 the sample app"
+say "2/6 the sample app"
 rm -rf "$APPDIR"
 cp -R "$ROOT/tests/app" "$APPDIR"
 rm -rf "$APPDIR/__pycache__" "$APPDIR/migrations/__pycache__" "$APPDIR/migrations/versions/__pycache__"
 note "copied tests/app to build/demo/app: a Flask-Migrate app with tables proposals"
-note "and conversions, and migrations that add the columns the code needs."
+note "and conversions, migrations that add the columns the code needs, and"
+note "migrations/schema.json, the schema they make (made by 'make schema-file' as CI"
+note "would: migrate a throwaway database, then 'migration-sentry schema')."
 note "Script heads, as the sentry computes them from migrations/versions (no Python):"
 (cd "$APPDIR" && run_env "$BIN" heads) | sed 's/^/      /' \
     || note "(migration-sentry heads failed)"
 
 # ---------------------------------------------------------------------------
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-say "3/5 the gate in front of gunicorn"
+say "3/6 the gate in front of gunicorn"
 note "cd build/demo/app && migration-sentry \\"
 for c in $COLUMNS_REQUIRED; do note "    --require-column $c \\"; done
 note "    -- gunicorn --bind 127.0.0.1:$PORT --workers 2 app:app"
 note "It validates the environment, waits for the database, takes the advisory lock,"
 note "runs 'flask db upgrade' unless the database is already at the heads, verifies"
-note "the columns, writes build/demo/migration_status.json (SENTRY_STATUS_FILE),"
+note "the columns and every table, column, constraint and index migrations/schema.json"
+note "lists, writes build/demo/migration_status.json (SENTRY_STATUS_FILE),"
 note "and only then becomes gunicorn."
 rm -f "$STATUS" "$LOG"
 set --
@@ -213,7 +219,7 @@ elif grep -q '^\[migrate\]' "$LOG" || grep -q 'MIGRATION SENTRY: flask db upgrad
 fi
 
 # ---------------------------------------------------------------------------
-say "4/5 the app is serving: GET /api/ops/migration_status"
+say "4/6 the app is serving: GET /api/ops/migration_status"
 printf '%s\n' "$resp" | sed 's/^/      /'
 note "(migrated, alembic_current, checks of the response.) The app serves the"
 note "sentry's status file: 200 only when \"migrated\" is true, 503 otherwise."
@@ -226,11 +232,38 @@ GATE_PID=""
 note "gunicorn exited with code $rc."
 
 # ---------------------------------------------------------------------------
-say "5/5 the status file (build/demo/migration_status.json)"
+say "5/6 the status file (build/demo/migration_status.json)"
 "$PY" -m json.tool "$STATUS" | sed 's/^/      /'
 src=0
 (cd "$APPDIR" && run_env "$BIN" status) >/dev/null 2>&1 || src=$?
 note "'migration-sentry status' exits $src on it (0: migrated)."
+
+# ---------------------------------------------------------------------------
+say "6/6 drift: a hot patch drops an index the schema file lists"
+printf 'DROP INDEX ix_proposals_visitor_session_id;\n' >"$DEMO/hot_patch.sql"
+printf 'CREATE INDEX ix_proposals_visitor_session_id ON proposals (visitor_session_id);\n' \
+    >"$DEMO/undo_hot_patch.sql"
+note "someone 'unblocks the night' by hand:  migration-sentry sql hot_patch.sql"
+note "    $(cat "$DEMO/hot_patch.sql")"
+(cd "$APPDIR" && run_env "$BIN" sql "$DEMO/hot_patch.sql") >"$DEMO/sql.log" 2>&1 \
+    || { sed 's/^/      /' "$DEMO/sql.log"; die "the hot patch did not apply"; }
+note "the next deploy's gate (nothing after --, as a preDeployCommand):"
+grc=0
+(cd "$APPDIR" && run_env "$BIN" "$@") >"$DEMO/drift.log" 2>&1 || grc=$?
+sed 's/^/      /' "$DEMO/drift.log"
+[ "$grc" = 65 ] || die "the gate exited $grc on the drifted database, not 65"
+grep -q 'schema difference: index ix_proposals_visitor_session_id missing' "$DEMO/drift.log" \
+    || die "the gate did not name the dropped index"
+note "=> exit $grc: the database no longer matches migrations/schema.json, so nothing"
+note "   would have started; the status file says why:"
+"$PY" -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["schema"], indent=2))' \
+    "$STATUS" | sed 's/^/      /'
+(cd "$APPDIR" && run_env "$BIN" sql "$DEMO/undo_hot_patch.sql") >"$DEMO/sql.log" 2>&1 \
+    || { sed 's/^/      /' "$DEMO/sql.log"; die "could not put the index back"; }
+grc=0
+(cd "$APPDIR" && run_env "$BIN" "$@") >"$DEMO/drift.log" 2>&1 || grc=$?
+[ "$grc" = 0 ] || { sed 's/^/      /' "$DEMO/drift.log"; die "the gate still fails after the undo"; }
+note "index put back (migration-sentry sql undo_hot_patch.sql): the gate passes again."
 
 pg stop >/dev/null 2>&1 || true
 PG_UP=0

@@ -89,7 +89,7 @@ void history_free(struct history *h)
 
 struct db_stmt history_heads_stmt(struct history *h)
 {
-    return (struct db_stmt){h->heads_sql, 1, h->heads_params, NULL};
+    return DB_STMT(h->heads_sql, 1, h->heads_params);
 }
 
 void history_take_heads(struct history *h, const PGresult *r, size_t nheads)
@@ -113,11 +113,11 @@ static void refused(const struct history *h, const PGresult *bad)
 static enum dbq_rc record_in(struct history *h, struct db *d, struct err *e)
 {
     struct db_stmt s[5] = {
-        {"SAVEPOINT sentry_history", 0, NULL, NULL},
-        {QUIET_LOCAL, 0, NULL, NULL},
-        {h->create_sql, 0, NULL, NULL},
-        {h->insert_sql, 4, h->insert_params, NULL},
-        {"RELEASE SAVEPOINT sentry_history", 0, NULL, NULL},
+        DB_STMT("SAVEPOINT sentry_history", 0, NULL),
+        DB_STMT(QUIET_LOCAL, 0, NULL),
+        DB_STMT(h->create_sql, 0, NULL),
+        DB_STMT(h->insert_sql, 4, h->insert_params),
+        DB_STMT("RELEASE SAVEPOINT sentry_history", 0, NULL),
     };
     enum dbq_rc q = db_run(d, s, 5, db_deadline(d), 1, e);
     const PGresult *bad = NULL;
@@ -128,7 +128,7 @@ static enum dbq_rc record_in(struct history *h, struct db *d, struct err *e)
         refused(h, bad);
     db_stmts_clear(s, 5);
     if (bad && d->conn) {
-        struct db_stmt undo = {"ROLLBACK TO SAVEPOINT sentry_history", 0, NULL, NULL};
+        struct db_stmt undo = DB_STMT("ROLLBACK TO SAVEPOINT sentry_history", 0, NULL);
         q = db_run(d, &undo, 1, db_deadline(d), 1, e);
         db_stmts_clear(&undo, 1);
     }
@@ -153,9 +153,9 @@ enum dbq_rc history_record_apart(struct history *h, const struct db *like, struc
     if (db_connect(like->conninfo, NULL, like->wait_s < 5 ? 5 : like->wait_s, &d, e) != DB_OK)
         return DBQ_LOST;
     struct db_stmt s[3] = {
-        {"SET client_min_messages = warning", 0, NULL, NULL},
-        {h->create_sql, 0, NULL, NULL},
-        {h->insert_sql, 4, h->insert_params, NULL},
+        DB_STMT("SET client_min_messages = warning", 0, NULL),
+        DB_STMT(h->create_sql, 0, NULL),
+        DB_STMT(h->insert_sql, 4, h->insert_params),
     };
     enum dbq_rc q = db_run(&d, s, 3, db_deadline(&d), 1, e);
     const PGresult *bad = NULL;
@@ -245,9 +245,9 @@ enum dbq_rc history_judge(struct history *h, struct db *d, const struct heads *s
                           struct strlist *reached, struct strlist *behind, struct err *e)
 {
     struct db_stmt s[3] = {
-        {"SAVEPOINT sentry_reads", 0, NULL, NULL},
-        {h->rows_sql, 0, NULL, NULL},
-        {"ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL, NULL},
+        DB_STMT("SAVEPOINT sentry_reads", 0, NULL),
+        DB_STMT(h->rows_sql, 0, NULL),
+        DB_STMT("ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL),
     };
     bool in_lock = PQtransactionStatus(d->conn) == PQTRANS_INTRANS;
     enum dbq_rc q = in_lock ? db_run(d, s, 3, db_deadline(d), 1, e)

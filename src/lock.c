@@ -22,9 +22,9 @@ void lock_init(struct lock *l, int64_t key)
 
 size_t lock_try_stmts(struct lock *l, struct db_stmt *out)
 {
-    out[0] = (struct db_stmt){"BEGIN", 0, NULL, NULL};
-    out[1] = (struct db_stmt){"SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL, NULL};
-    out[2] = (struct db_stmt){"SELECT pg_catalog.pg_try_advisory_xact_lock($1::bigint)", 1, l->params, NULL};
+    out[0] = DB_STMT("BEGIN", 0, NULL);
+    out[1] = DB_STMT("SET LOCAL idle_in_transaction_session_timeout = 0", 0, NULL);
+    out[2] = DB_STMT("SELECT pg_catalog.pg_try_advisory_xact_lock($1::bigint)", 1, l->params);
     return LOCK_TRY_STMTS;
 }
 
@@ -100,7 +100,7 @@ static enum lock_rc try_once(struct waiting *w, struct err *e)
     size_t n = lock_try_stmts(w->l, s);
     bool report = now >= w->next_report;
     if (report)
-        s[n++] = (struct db_stmt){HOLDER_SQL, 1, w->l->params, NULL};
+        s[n++] = DB_STMT(HOLDER_SQL, 1, w->l->params);
     int64_t deadline = db_deadline(w->d);
     enum dbq_rc q = db_run(w->d, s, n, deadline < w->deadline ? deadline : w->deadline, 1, e);
     enum lock_rc rc = q == DBQ_OK ? lock_took(w->l, s, e) : LOCK_BUSY;
@@ -150,7 +150,7 @@ void lock_release(struct lock *l, struct db *d)
     if (!l->held || !d->conn)
         return;
     l->held = false;
-    struct db_stmt s = {"COMMIT", 0, NULL, NULL};
+    struct db_stmt s = DB_STMT("COMMIT", 0, NULL);
     struct err e = {{0}};
     if (db_run(d, &s, 1, loop_after(RELEASE_WAIT_MS), 0, &e) != DBQ_OK)
         log_note("ending the lock's transaction failed (%s); the lock ends with the connection", e.msg);
@@ -214,10 +214,10 @@ static const char BLOCKERS_SQL[] =
 static size_t beat_stmts(struct lock_keeper *k)
 {
     struct db_stmt *s = k->stmt;
-    s[0] = (struct db_stmt){"SAVEPOINT sentry_report", 0, NULL, NULL};
-    s[1] = (struct db_stmt){"SELECT pg_catalog.pg_stat_clear_snapshot()", 0, NULL, NULL};
-    s[2] = (struct db_stmt){BLOCKERS_SQL, 1, k->params, NULL};
-    s[3] = (struct db_stmt){"ROLLBACK TO SAVEPOINT sentry_report", 0, NULL, NULL};
+    s[0] = DB_STMT("SAVEPOINT sentry_report", 0, NULL);
+    s[1] = DB_STMT("SELECT pg_catalog.pg_stat_clear_snapshot()", 0, NULL);
+    s[2] = DB_STMT(BLOCKERS_SQL, 1, k->params);
+    s[3] = DB_STMT("ROLLBACK TO SAVEPOINT sentry_report", 0, NULL);
     return KEEPER_STMTS;
 }
 

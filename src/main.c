@@ -9,6 +9,9 @@
 #include "migrate.h"
 #include "out.h"
 #include "recover.h"
+#include "schema_check.h"
+#include "schema_dump.h"
+#include "schema_file.h"
 #include "signals.h"
 #include "sqlfile.h"
 #include "status.h"
@@ -51,6 +54,9 @@ struct gate {
     char probe_secs[24];
     const char *probe_params[1];
     bool lock_timeout_carried;       /* the connection path passes startup options on */
+    struct schema_file schema;       /* the schema file, read at config (path NULL: none) */
+    struct strlist schema_diffs;     /* what verify found different from it */
+    long schema_checked;             /* objects of the file held against the database */
     const char *phase;               /* the phase that failed, or "done" */
     struct err e;
 };
@@ -97,6 +103,8 @@ static void status_of(const struct gate *g, struct status *st)
     st->migration.attempts = g->mig.attempts;
     st->migration.tail = &g->mig.tail;
     st->schema.file = g->cfg->schema_file;
+    st->schema.checked = g->schema_checked;
+    st->schema.differences = &g->schema_diffs;
     st->database = g->cfg->db.display;
     st->server_version = *g->db.server_version ? g->db.server_version : NULL;
     st->started_wall = g->start_wall;
@@ -118,8 +126,8 @@ struct reads {
  * missing table fails only its own statement). Returns how many. */
 static size_t read_stmts(struct gate *g, struct db_stmt *s, bool in_lock, struct reads *at)
 {
-    static const struct db_stmt save = {"SAVEPOINT sentry_reads", 0, NULL, NULL},
-                                back = {"ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL, NULL};
+    static const struct db_stmt save = DB_STMT("SAVEPOINT sentry_reads", 0, NULL),
+                                back = DB_STMT("ROLLBACK TO SAVEPOINT sentry_reads", 0, NULL);
     size_t n = 0;
     *at = (struct reads){-1, -1, -1};
     if (in_lock)
@@ -223,8 +231,8 @@ static size_t probe_stmt(struct gate *g, struct db_stmt *s)
 {
     if (!*g->probe_options || g->db.extra_refused)
         return 0;
-    *s = (struct db_stmt){"SELECT pg_catalog.current_setting('lock_timeout')::interval = "
-                          "($1 || ' seconds')::interval", 1, g->probe_params, NULL};
+    *s = DB_STMT("SELECT pg_catalog.current_setting('lock_timeout')::interval = ($1 || ' seconds')::interval",
+                 1, g->probe_params);
     return 1;
 }
 
@@ -486,6 +494,69 @@ static int check_revisions(struct gate *g)
     return rc;
 }
 
+/* --- the schema file (schema_file.h, schema_check.h) ---------------------- */
+
+/* Config, once the heads are known: the file read and held to the settings
+ * (64 when it cannot be). */
+static int load_schema_file(struct gate *g)
+{
+    const struct config *c = g->cfg;
+    struct strlist names = {0};
+    if (!c->schema_file)
+        return 0;
+    int rc = schema_names_parse(&c->schemas, config_name(c, S_SCHEMAS), &names, &g->e) ||
+             schema_file_load(c->schema_file, &g->schema, &g->e) ||
+             schema_file_match(&g->schema, &names, config_name(c, S_SCHEMAS),
+                               g->heads.known ? &g->heads.heads : NULL, &g->e);
+    strlist_free(&names);
+    if (rc) {
+        log_banner("FAILED (phase: config)");
+        log_error("%s", g->e.msg);
+        return EX_CONFIG;
+    }
+    if (!g->heads.known) {
+        char *r = strlist_join(&g->schema.revisions, ",");
+        log_note("script heads unknown: schema file %s (taken at %s) not matched to them", c->schema_file, r);
+        free(r);
+    }
+    return 0;
+}
+
+static int schema_failed(struct gate *g, enum schema_rc rc)
+{
+    return fail(g, "verify", rc == SCHEMA_PRIVILEGE ? EX_AUTH : rc == SCHEMA_CONNECTION ? EX_UNREACHABLE
+                                                                                          : EX_VERIFY);
+}
+
+/* Verify: every object of the file as it lists it; each difference logged. */
+static int verify_schema_file(struct gate *g)
+{
+    const struct schema_file *f = &g->schema;
+    if (!f->path)
+        return 0;
+    int major = PQserverVersion(g->db.conn) / 10000;
+    if (f->postgresql != major)
+        log_note("schema file %s was taken on PostgreSQL %ld, this server runs %d: what PostgreSQL "
+                 "words differently between versions shows as differences", f->path, f->postgresql, major);
+    struct jt live;
+    enum schema_rc rc = schema_describe(&g->db, &f->schemas, g->cfg->version_table, f->has_enums,
+                                        &live, &g->e);
+    if (rc != SCHEMA_OK)
+        return schema_failed(g, rc);
+    schema_compare(f, &live, &g->schema_diffs, &g->schema_checked);
+    jt_free(&live);
+    const struct strlist *d = &g->schema_diffs;
+    for (size_t i = 0; i < d->n; i++)
+        log_note("schema difference: %s", d->v[i]);
+    if (d->n) {
+        err_set(&g->e, "the database differs from schema file %s in %zu place%s (first: %s)", f->path,
+                d->n, d->n == 1 ? "" : "s", d->v[0]);
+        return fail(g, "verify", EX_VERIFY);
+    }
+    log_note("schema file %s: %ld objects as listed", f->path, g->schema_checked);
+    return 0;
+}
+
 /* On what the last read found (after the migration, if one ran). */
 static int phase_verify(struct gate *g)
 {
@@ -504,6 +575,8 @@ static int phase_verify(struct gate *g)
         return fail(g, "verify", EX_VERIFY);
     }
     int rc = check_revisions(g);
+    if (!rc)
+        rc = verify_schema_file(g);
     if (!rc)
         log_note("schema OK.");
     return rc;
@@ -618,6 +691,8 @@ static void gate_free(struct gate *g)
     version_table_free(&g->vt);
     verify_query_free(&g->vq);
     free(g->present);
+    schema_file_free(&g->schema);
+    strlist_free(&g->schema_diffs);
 }
 
 static int run_gate(struct config *c)
@@ -633,7 +708,12 @@ static int run_gate(struct config *c)
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals during the gate");
     load_heads(&g);
-    int rc = phase_connect(&g);
+    int rc = load_schema_file(&g);
+    if (rc) {
+        gate_free(&g);
+        return rc;
+    }
+    rc = phase_connect(&g);
     if (!rc)
         rc = phase_lock(&g);
     if (!rc)
@@ -666,7 +746,12 @@ static int run_check(struct config *c)
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
     load_heads(&g);
-    int rc = phase_connect(&g);
+    int rc = load_schema_file(&g);
+    if (rc) {
+        gate_free(&g);
+        return rc;
+    }
+    rc = phase_connect(&g);
     if (!rc)
         rc = read_database(&g, "verify");
     if (!rc)
@@ -800,6 +885,86 @@ static void print_config(const struct config *c)
     free(text);
 }
 
+/* The schemas asked for that the database does not have, joined; NULL: none. */
+static char *absent_schemas(const struct strlist *names, const struct jt *doc)
+{
+    struct strlist absent = {0};
+    for (size_t i = 0; i < names->n; i++)
+        if (!jt_get(jt_get(doc, "schemas"), names->v[i]))
+            strlist_push_owned(&absent, schema_ident(names->v[i]));
+    char *out = absent.n ? strlist_join(&absent, ", ") : NULL;
+    strlist_free(&absent);
+    return out;
+}
+
+/* Describes the live schema into *doc: 0, or the exit code with e set. */
+static int describe(struct config *c, struct db *d, const struct strlist *names, struct strlist *current,
+                    struct jt *doc, struct err *e)
+{
+    struct version_table vt;
+    version_table_init(&vt, c->version_table, c->version_table_schema);
+    PGresult *r = NULL;
+    enum dbq_rc q = db_exec(d, vt.select_sql, 0, NULL, &r, e);
+    enum version_rc vr = q == DBQ_OK ? version_rows(&vt, r, current, e) : VERSION_FAILED;
+    PQclear(r);
+    version_table_free(&vt);
+    if (q != DBQ_OK)
+        return q == DBQ_INTERRUPTED ? EX_SIGNAL_BASE + signals_gate_check() : EX_UNREACHABLE;
+    if (vr == VERSION_DENIED || vr == VERSION_FAILED)
+        return vr == VERSION_DENIED ? EX_AUTH : EX_VERIFY;
+    enum schema_rc rc = schema_describe(d, names, c->version_table, true, doc, e);
+    if (rc != SCHEMA_OK)
+        return rc == SCHEMA_PRIVILEGE ? EX_AUTH : rc == SCHEMA_CONNECTION ? EX_UNREACHABLE : EX_VERIFY;
+    char *absent = absent_schemas(names, doc);
+    if (!absent)
+        return 0;
+    err_set(e, "no schema %s in database %s (%s)", absent, PQdb(d->conn), config_name(c, S_SCHEMAS));
+    free(absent);
+    jt_free(doc);
+    return EX_VERIFY;
+}
+
+/* schema: connect as the gate does (no lock, no migration) and print the
+ * live schema of SENTRY_SCHEMAS, as the schema file holds it. */
+static int run_schema(struct config *c)
+{
+    struct strlist names = {0}, current = {0};
+    struct err e = {{0}};
+    struct db d;
+    struct jt doc;
+    if (schema_names_parse(&c->schemas, config_name(c, S_SCHEMAS), &names, &e) != 0) {
+        log_error("%s", e.msg);
+        return EX_CONFIG;
+    }
+    char *list = strlist_join(&names, ", ");
+    log_banner("schema of %s", list);
+    free(list);
+    log_plain("DB (redacted): %s", c->db.display);
+    if (signals_gate_begin() != 0)
+        log_note("cannot watch for signals");
+    enum db_rc dr = db_connect(c->db.conninfo, NULL, c->db_wait, &d, &e);
+    int rc = dr == DB_OK ? 0 : dr == DB_AUTH ? EX_AUTH
+           : dr == DB_INTERRUPTED ? EX_SIGNAL_BASE + signals_gate_check() : EX_UNREACHABLE;
+    if (!rc) {
+        log_note("DB OK: %s", PQdb(d.conn));
+        rc = describe(c, &d, &names, &current, &doc, &e);
+        db_close(&d);
+    }
+    strlist_free(&names);
+    if (rc) {
+        strlist_free(&current);
+        log_banner("FAILED (phase: %s)", dr == DB_OK ? "schema" : "connect");
+        log_error("%s", e.msg);
+        return rc;
+    }
+    char *text = schema_document(&doc, &current);
+    jt_free(&doc);
+    strlist_free(&current);
+    out_text(text); /* the description itself: finish_stdout says whether it got out */
+    free(text);
+    return EX_OK;
+}
+
 int main(int argc, char **argv)
 {
     out_init();
@@ -830,10 +995,7 @@ int main(int argc, char **argv)
     case CMD_STATUS: rc = run_status(&c); break;
     case CMD_HEADS: rc = run_heads(&c); break;
     case CMD_CHECK: rc = run_check(&c); break;
-    case CMD_SCHEMA:
-        log_error("schema: not available in this build yet");
-        rc = EX_CONFIG;
-        break;
+    case CMD_SCHEMA: rc = run_schema(&c); break;
     case CMD_SQL: rc = run_sql(&c); break;
     case CMD_GATE: rc = run_gate(&c); break;
     }

@@ -126,7 +126,7 @@ int db_send(struct db *d, struct db_stmt *s, size_t n, struct err *e)
     int fd = PQsocket(d->conn), on = 1, off = 0;
     bool corked = n > 1 && setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0;
     for (size_t i = 0; i < n; i++)
-        if (!PQsendQueryParams(d->conn, s[i].sql, s[i].nparams, NULL, s[i].params, NULL, NULL, 0) ||
+        if (!PQsendQueryParams(d->conn, s[i].sql, s[i].nparams, NULL, s[i].params, NULL, NULL, s[i].binary) ||
             !PQpipelineSync(d->conn))
             return give_up(d, DBQ_LOST, e), -1;
     if (corked)
@@ -207,7 +207,7 @@ enum dbq_rc db_abandon(struct db *d, enum dbq_rc why, struct err *e)
 enum dbq_rc db_exec(struct db *d, const char *sql, int nparams, const char *const *params,
                     PGresult **res, struct err *e)
 {
-    struct db_stmt s = {sql, nparams, params, NULL};
+    struct db_stmt s = {sql, nparams, params, NULL, 0};
     enum dbq_rc rc = db_run(d, &s, 1, db_deadline(d), 1, e);
     *res = s.res;
     return rc;

@@ -227,7 +227,7 @@ static void first_line(const char *stmt, char *buf, size_t n)
 /* One statement, as long as it takes, but a gate signal cancels it. */
 static enum sqlfile_rc run(struct db *d, const char *sql, PGresult **r, struct err *e)
 {
-    struct db_stmt st = {sql, 0, NULL, NULL};
+    struct db_stmt st = DB_STMT(sql, 0, NULL);
     enum dbq_rc q = db_run(d, &st, 1, LOOP_FOREVER, 1, e);
     *r = st.res;
     return q == DBQ_OK ? SQLFILE_OK : q == DBQ_INTERRUPTED ? SQLFILE_INTERRUPTED : SQLFILE_CONNECTION;

@@ -137,7 +137,7 @@ void verify_query_free(struct verify_query *q)
 
 struct db_stmt verify_stmt(struct verify_query *q)
 {
-    return (struct db_stmt){COLUMNS_SQL, 3, q->params, NULL};
+    return DB_STMT(COLUMNS_SQL, 3, q->params);
 }
 
 int verify_present(const struct columns *cols, const PGresult *r, bool *present, struct err *e)

@@ -37,7 +37,7 @@ void version_table_free(struct version_table *t)
 
 struct db_stmt version_stmt(const struct version_table *t)
 {
-    return (struct db_stmt){t->select_sql, 0, NULL, NULL};
+    return DB_STMT(t->select_sql, 0, NULL);
 }
 
 enum version_rc version_rows(const struct version_table *t, const PGresult *r, struct strlist *rows,

@@ -1,7 +1,10 @@
 """Fixtures for the end-to-end tests of the gate (build/migration-sentry).
 
 One throwaway PostgreSQL per session, a fresh database per test, a fresh copy
-of tests/app per test as the working directory, and `sentry`, a runner that
+of tests/app per test as the working directory (without its schema file,
+migrations/schema.json: a test that holds the database to it asks for it with
+the `schema_file` fixture, so that every other test verifies what it always
+did and may change the migrations freely), and `sentry`, a runner that
 drives the real binary with a clean environment and checks, on every run, that
 the database password shows up nowhere (stdout, stderr, status file).
 """
@@ -28,6 +31,7 @@ from pgserver import PASSWORD, PgServer, free_port  # noqa: E402
 # SENTRY_BIN runs the suite against another build (e.g. build/static/migration-sentry)
 BINARY = REPO / (os.environ.get("SENTRY_BIN") or "build/migration-sentry")
 APP_SRC = REPO / "tests" / "app"
+SCHEMA_SRC = APP_SRC / "migrations" / "schema.json"
 
 REV1 = "1a2b3c4d5e6f"
 REV2 = "2b3c4d5e6f70"
@@ -425,7 +429,16 @@ def db(pg):
 def app_dir(tmp_path):
     dest = tmp_path / "app"
     shutil.copytree(str(APP_SRC), str(dest),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "marker"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "marker", "schema.json"))
+    return dest
+
+
+@pytest.fixture
+def schema_file(app_dir):
+    """The sample app's committed schema file, put back into the test's copy of
+    the app (where the gate finds it by default); its path."""
+    dest = app_dir / "migrations" / "schema.json"
+    shutil.copy2(str(SCHEMA_SRC), str(dest))
     return dest
 
 

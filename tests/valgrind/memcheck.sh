@@ -79,6 +79,14 @@ step 5-heads 0 heads
 step 6-status 0 status
 EXTRA_ENV="SENTRY_REQUIRE_COLUMNS=proposals.no_such_column" step 7-verify-fails 65 --no-migrate
 EXTRA_ENV="SENTRY_DB_WAIT=1" step 8-config-error 64 --db-wait=junk
+# the schema file's paths: the dump, a drift found (a file listing a table
+# the database lacks), a malformed file refused at config
+EXTRA_ENV="SENTRY_DB_WAIT=60" step 9-schema 0 schema
+sed 's/"tables": {/"tables": {"gone": {"columns": {}, "constraints": {}, "indexes": {}},/' \
+    "$WORK/app/migrations/schema.json" > "$WORK/drift.json"
+printf '{"format": [1,}' > "$WORK/bad.json"
+EXTRA_ENV="SENTRY_DB_WAIT=60 SENTRY_SCHEMA_FILE=$WORK/drift.json" step 10-schema-drift 65 --no-migrate
+EXTRA_ENV="SENTRY_SCHEMA_FILE=$WORK/bad.json" step 11-schema-file-bad 64
 
 if [ "$failed" != 0 ]; then
     echo "memcheck: FAILED (logs in $OUT)" >&2
