@@ -25,9 +25,14 @@ struct db {
 };
 
 enum db_rc db_connect(const char *conninfo, long wait_s, struct db *out, struct err *e);
-/* The rows of alembic_version, sorted; *has_table false when there is none.
- * 0, or -1 with e set. */
-int db_alembic_current(PGconn *conn, struct strlist *out, bool *has_table, struct err *e);
+/* The version table's name quoted for SQL (PQescapeIdentifier): "table" or
+ * "schema"."table"; NULL when libpq cannot quote it. Caller frees. */
+char *db_version_table(PGconn *conn, const char *table, const char *schema);
+/* The rows of the version table (table, in schema or on the search path
+ * when schema is NULL), sorted; *has_table false when there is none. 0, or
+ * -1 with e set. */
+int db_alembic_current(PGconn *conn, const char *table, const char *schema, struct strlist *out,
+                       bool *has_table, struct err *e);
 void db_close(struct db *d);
 
 #endif

@@ -100,22 +100,47 @@ enum db_rc db_connect(const char *conninfo, long wait_s, struct db *out, struct 
     }
 }
 
-int db_alembic_current(PGconn *conn, struct strlist *out, bool *has_table, struct err *e)
+char *db_version_table(PGconn *conn, const char *table, const char *schema)
 {
-    /* to_regclass follows search_path, as Alembic does for its table. */
-    PGresult *r = PQexec(conn, "SELECT to_regclass('alembic_version') IS NOT NULL");
+    char *t = PQescapeIdentifier(conn, table, strlen(table));
+    char *sc = schema ? PQescapeIdentifier(conn, schema, strlen(schema)) : NULL;
+    char *out = t && (sc || !schema) ? (sc ? xasprintf("%s.%s", sc, t) : xstrdup(t)) : NULL;
+    PQfreemem(t);
+    PQfreemem(sc);
+    return out;
+}
+
+int db_alembic_current(PGconn *conn, const char *table, const char *schema, struct strlist *out,
+                       bool *has_table, struct err *e)
+{
+    char *name = db_version_table(conn, table, schema);
+    if (!name) {
+        err_set(e, "quoting the version table's name failed: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    /* to_regclass follows search_path when no schema is named, as Alembic
+     * (SQLAlchemy's has_table) does for its table; the name is quoted, so
+     * it matches exactly as SQLAlchemy's quoting would. */
+    const char *p[1] = {name};
+    PGresult *r = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        err_set(e, "reading alembic_version failed: %s", PQresultErrorMessage(r));
+        err_set(e, "reading %s failed: %s", table, PQresultErrorMessage(r));
         PQclear(r);
+        free(name);
         return -1;
     }
     *has_table = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
-    if (!*has_table)
+    if (!*has_table) {
+        free(name);
         return 0;
-    r = PQexec(conn, "SELECT version_num FROM alembic_version ORDER BY version_num");
+    }
+    char *sql = xasprintf("SELECT version_num FROM %s ORDER BY version_num", name);
+    free(name);
+    r = PQexec(conn, sql);
+    free(sql);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        err_set(e, "reading alembic_version failed: %s", PQresultErrorMessage(r));
+        err_set(e, "reading %s failed: %s", table, PQresultErrorMessage(r));
         PQclear(r);
         return -1;
     }

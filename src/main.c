@@ -135,32 +135,40 @@ static int phase_lock(struct gate *g)
 static int read_current(struct gate *g, const char *phase)
 {
     strlist_free(&g->current);
-    if (db_alembic_current(g->db.conn, &g->current, &g->has_version_table, &g->e) != 0)
+    if (db_alembic_current(g->db.conn, g->cfg->version_table, g->cfg->version_table_schema, &g->current,
+                           &g->has_version_table, &g->e) != 0)
         return fail(g, phase, EX_UNREACHABLE);
     return 0;
 }
 
 static void load_heads(struct gate *g)
 {
-    if (!g->cfg->migrations_dir)
+    const struct scripts_at *at = &g->cfg->scripts;
+    if (at->kind == PROJECT_NONE && !at->configured)
         return;
-    heads_load(g->cfg->migrations_dir, &g->heads);
+    heads_load(at, &g->heads);
     if (!g->heads.known)
         log_note("script heads unknown (%s): the migration command decides", g->heads.why);
 }
 
-/* Sets *at when the database is already at the heads; a broken chain is
- * recovered (SENTRY_RECOVER=stamp) or fails the phase. 0, or the exit code. */
+/* Sets *at when the database is already up to date as Alembic judges it; a
+ * broken chain is recovered (SENTRY_RECOVER=stamp) or fails the phase.
+ * Overlapping rows are not up to date: the command runs and reports
+ * Alembic's own error. 0, or the exit code. */
 static int at_heads(struct gate *g, bool *at)
 {
-    struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->current, &pending, &unknown);
-    *at = pending.n == 0 && unknown.n == 0;
+    struct verdict v;
+    heads_judge(&g->heads, &g->current, &v);
+    *at = v.known && v.up_to_date;
     int rc = 0;
-    if (unknown.n) {
-        char *u = strlist_join(&unknown, ","), *h = strlist_join(&g->heads.heads, ",");
+    if (!v.known) {
+        log_note("%s: the migration command decides", v.why);
+    } else if (v.unknown.n) {
+        char *u = strlist_join(&v.unknown, ","), *h = strlist_join(&g->heads.stamp, ",");
+        char *where = locate_shown(&g->cfg->scripts);
         if (g->cfg->recover_stamp) {
-            rc = recover_stamp(g->db.conn, &g->heads.heads, &g->e) ? fail(g, "migrate", EX_MIGRATE) : 0;
+            rc = recover_stamp(g->db.conn, g->cfg->version_table, g->cfg->version_table_schema,
+                               &g->heads.stamp, &g->e) ? fail(g, "migrate", EX_MIGRATE) : 0;
             if (!rc) {
                 log_banner("RECOVERED: alembic_version rewritten from %s to heads %s", u, h);
                 g->recovered = true;
@@ -170,14 +178,18 @@ static int at_heads(struct gate *g, bool *at)
         } else {
             err_set(&g->e, "broken chain: database is at revision %s, which no script in %s defines "
                            "(script heads: %s); set SENTRY_RECOVER=stamp to stamp the heads",
-                    u, g->cfg->migrations_dir, h);
+                    u, where, h);
             rc = fail(g, "migrate", EX_MIGRATE);
         }
+        free(where);
         free(u);
         free(h);
+    } else if (v.overlapping.n) {
+        char *o = strlist_join(&v.overlapping, ",");
+        log_note("alembic_version rows %s are ancestors of other rows, which Alembic refuses", o);
+        free(o);
     }
-    strlist_free(&pending);
-    strlist_free(&unknown);
+    verdict_free(&v);
     return rc;
 }
 
@@ -224,19 +236,21 @@ static int check_revisions(struct gate *g)
 {
     if (!g->heads.known)
         return 0;
-    struct strlist pending = {0}, unknown = {0};
-    heads_compare(&g->heads, &g->current, &pending, &unknown);
+    struct verdict v;
+    heads_judge(&g->heads, &g->current, &v);
     int rc = 0;
-    if (pending.n || unknown.n) {
-        char *p = strlist_join(&pending, ","), *u = strlist_join(&unknown, ",");
-        err_set(&g->e, "database not at the script heads:%s%s%s%s", pending.n ? " pending " : "", p,
-                unknown.n ? " unknown " : "", u);
+    if (v.known && !v.up_to_date) {
+        char *p = strlist_join(&v.pending, ","), *u = strlist_join(&v.unknown, ",");
+        char *o = strlist_join(&v.overlapping, ",");
+        err_set(&g->e, "database not at the script heads:%s%s%s%s%s%s%s", v.pending.n ? " pending " : "", p,
+                v.unknown.n ? " unknown " : "", u, v.overlapping.n ? " overlapping " : "", o,
+                v.overlapping.n ? " (ancestors of other recorded revisions, which Alembic refuses)" : "");
         free(p);
         free(u);
+        free(o);
         rc = fail(g, "verify", EX_VERIFY);
     }
-    strlist_free(&pending);
-    strlist_free(&unknown);
+    verdict_free(&v);
     return rc;
 }
 
@@ -409,13 +423,13 @@ static int run_status(struct config *c)
 
 static int run_heads(struct config *c)
 {
-    if (!c->migrations_dir) {
-        log_error("no migrations folder: %s does not exist (set SENTRY_MIGRATIONS_DIR)",
-                  c->raw[S_MIGRATIONS_DIR]);
+    if (c->scripts.kind == PROJECT_NONE && !c->scripts.configured) {
+        log_error("no migration scripts: %s (set SENTRY_MIGRATIONS_DIR or SENTRY_ALEMBIC_CONFIG)",
+                  c->scripts.why);
         return EX_CONFIG;
     }
     struct heads h = {0};
-    heads_load(c->migrations_dir, &h);
+    heads_load(&c->scripts, &h);
     int rc = EX_OK;
     if (!h.known) {
         log_error("script heads unknown: %s", h.why);

@@ -1,4 +1,5 @@
 #include "recover.h"
+#include "db.h"
 
 #include <stdlib.h>
 
@@ -13,18 +14,34 @@ static int exec_ok(PGconn *conn, const char *sql, int n, const char *const *para
     return ok ? 0 : -1;
 }
 
-int recover_stamp(PGconn *conn, const struct strlist *heads, struct err *e)
+int recover_stamp(PGconn *conn, const char *table, const char *schema, const struct strlist *rows,
+                  struct err *e)
 {
-    if (exec_ok(conn, "BEGIN", 0, NULL, e) || exec_ok(conn, "DELETE FROM alembic_version", 0, NULL, e))
+    char *name = db_version_table(conn, table, schema);
+    if (!name) {
+        err_set(e, "stamping the heads failed (nothing changed): cannot quote the table name: %s",
+                PQerrorMessage(conn));
+        return -1;
+    }
+    char *del = xasprintf("DELETE FROM %s", name);
+    char *ins = xasprintf("INSERT INTO %s (version_num) VALUES ($1)", name);
+    free(name);
+    int rc = -1;
+    if (exec_ok(conn, "BEGIN", 0, NULL, e) || exec_ok(conn, del, 0, NULL, e))
         goto rollback;
-    for (size_t i = 0; i < heads->n; i++) {
-        const char *p[1] = {heads->v[i]};
-        if (exec_ok(conn, "INSERT INTO alembic_version (version_num) VALUES ($1)", 1, p, e))
+    for (size_t i = 0; i < rows->n; i++) {
+        const char *p[1] = {rows->v[i]};
+        if (exec_ok(conn, ins, 1, p, e))
             goto rollback;
     }
-    if (exec_ok(conn, "COMMIT", 0, NULL, e) == 0)
-        return 0;
+    if (exec_ok(conn, "COMMIT", 0, NULL, e) == 0) {
+        rc = 0;
+        goto out;
+    }
 rollback:
     PQclear(PQexec(conn, "ROLLBACK"));
-    return -1;
+out:
+    free(del);
+    free(ins);
+    return rc;
 }
