@@ -96,17 +96,23 @@ static int option(struct cfg *c, const char *key, char **out)
 }
 
 /* coerce_resource_to_filename: `package:path` is a package resource, which
- * only Python can resolve. */
-static int plain_path(struct cfg *c, const char *what, const char *p)
+ * only Python can resolve. A path with `..` is kept only when both Alembic
+ * versions land in the same folder, and then made absolute. */
+static int plain_path(struct cfg *c, const char *what, char **p)
 {
-    if (*p != '/' && strchr(p, ':')) {
-        c->at->why = xasprintf("%s: %s '%.200s' names a package resource", c->at->ini, what, p);
+    if (**p != '/' && strchr(*p, ':')) {
+        c->at->why = xasprintf("%s: %s '%.200s' names a package resource", c->at->ini, what, *p);
         return -1;
     }
-    if (!same_both_ways(p)) {
+    if (!same_both_ways(*p)) {
         c->at->why = xasprintf("%s: %s '%.200s' has '..' after a symlink, which Alembic versions "
-                               "resolve differently", c->at->ini, what, p);
+                               "resolve differently", c->at->ini, what, *p);
         return -1;
+    }
+    if (has_dotdot(*p)) {
+        char *abs = abspath(*p);
+        free(*p);
+        *p = abs;
     }
     return 0;
 }
@@ -187,8 +193,13 @@ static int version_locations(struct cfg *c, const char *locs)
         rc = split_on(c, locs, sep, true, !newer, &c->at->dirs);
     else
         split_legacy(locs, &c->at->dirs);
-    for (size_t i = 0; rc == 0 && i < c->at->dirs.n; i++)
-        rc = plain_path(c, "version_locations", c->at->dirs.v[i]);
+    for (size_t i = 0; rc == 0 && i < c->at->dirs.n; i++) {
+        if (!*c->at->dirs.v[i]) { /* os.path.abspath(""): the working directory */
+            free(c->at->dirs.v[i]);
+            c->at->dirs.v[i] = xstrdup(".");
+        }
+        rc = plain_path(c, "version_locations", &c->at->dirs.v[i]);
+    }
     c->at->optional = true;
     return rc;
 }
@@ -260,7 +271,7 @@ static void from_config(struct scripts_at *at, bool flask)
             at->why = xasprintf("%s has no script_location", at->ini);
         goto out;
     }
-    if (plain_path(&c, "script_location", loc))
+    if (plain_path(&c, "script_location", &loc))
         goto out;
     if (!exists(loc)) {
         at->why = xasprintf("%s: script_location %.200s does not exist", at->ini, loc);

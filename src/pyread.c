@@ -117,8 +117,10 @@ static int strings(struct reader *r, const struct line *L, size_t a, size_t b, s
     const char *why = NULL;
     int rc = 0;
     for (size_t i = a; i < b && rc == 0; i++) {
-        if (!!(L->t[i].flags & PS_BYTES) != bytes)
+        if (!!(L->t[i].flags & PS_BYTES) != bytes) {
+            strlist_free(&parts);
             return fatal(r, L->t[i].line, "cannot mix bytes and str literals");
+        }
         char *s;
         rc = pylex_str_value(&L->t[i], &s, &why);
         if (rc == 0)
