@@ -67,14 +67,16 @@ integration: deps $(BIN)
 
 # Everything, in one go, as CI runs it: unit tests plain and under ASan+UBSan,
 # the integration suite against the plain and the ASan build, the happy path
-# under valgrind, a minute of fuzzing, and the static binary alone in an
-# empty root (see mk/*.mk for each).
+# under valgrind, a minute of fuzzing, the differential test of the script
+# reader against Alembic, and the static binary alone in an empty root (see
+# mk/*.mk for each).
 test: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration-asan
 	@$(MAKE) --no-print-directory memcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory heads-diff
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory static-test
 

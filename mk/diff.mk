@@ -3,13 +3,13 @@
 # random projects, `migration-sentry heads` and the up-to-date verdict
 # against Alembic's own, never a wrong answer. Included by the Makefile.
 #   make heads-diff            DIFF_TREES projects (default 3000): what `make test` runs
-#   make heads-diff-long       DIFF_LONG_TREES projects (default 100000): what `make fuzz` runs
+#   make heads-diff-long       DIFF_LONG_TREES projects (default 50000): what `make fuzz` runs
 #   DIFF_SEED=N                another sequence of projects (default 1)
 # A wrong answer keeps its project under build/diff/wrong/ and fails.
 
 DIFF_DIR        := build/diff
 DIFF_TREES      ?= 3000
-DIFF_LONG_TREES ?= 100000
+DIFF_LONG_TREES ?= 50000
 DIFF_SEED       ?= 1
 
 .PHONY: heads-diff heads-diff-long
