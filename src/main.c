@@ -242,11 +242,10 @@ static int check_revisions(struct gate *g)
     if (v.known && !v.up_to_date) {
         char *p = strlist_join(&v.pending, ","), *u = strlist_join(&v.unknown, ",");
         char *o = strlist_join(&v.overlapping, ",");
-        err_set(&g->e, "database not at the script heads:%s%s%s%s%s%s%s%s%s", v.pending.n ? " pending " : "", p,
+        err_set(&g->e, "database not at the script heads:%s%s%s%s%s%s%s%s", v.pending.n ? " pending " : "", p,
                 v.unknown.n ? " unknown " : "", u, v.overlapping.n ? " overlapping " : "", o,
                 v.overlapping.n ? " (ancestors of other recorded revisions, which Alembic refuses)" : "",
-                g->has_version_table ? "" : "; no version table ", g->has_version_table ? ""
-                    : "found (set SENTRY_VERSION_TABLE if env.py renames it)");
+                g->has_version_table ? "" : "; no version table found (set SENTRY_VERSION_TABLE if env.py renames it)");
         free(p);
         free(u);
         free(o);
