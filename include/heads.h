@@ -76,4 +76,12 @@ struct verdict {
 void heads_judge(const struct heads *h, const struct strlist *rows, struct verdict *v);
 void verdict_free(struct verdict *v);
 
+/* The building block of heads_judge, for callers that add revisions of
+ * their own to the rows (the revision history's implied ones): `unknown`
+ * gets the rows no script defines, `pending` the heads no row reaches
+ * through down_revision or depends_on. No overlap check, no symbols: the
+ * verdict on a database's real rows is heads_judge's. */
+void heads_compare(const struct heads *h, const struct strlist *rows, struct strlist *pending,
+                   struct strlist *unknown);
+
 #endif

@@ -453,19 +453,32 @@ void heads_judge(const struct heads *h, const struct strlist *rows, struct verdi
     if (!v->why) {
         v->known = true;
         overlaps(h, idx, n, &v->overlapping);
-        bool *applied = xcalloc(h->n, sizeof *applied);
-        for (size_t i = 0; i < n; i++)
-            mark(h, idx[i], true, applied);
-        for (size_t i = 0; i < h->heads.n; i++)
-            if (!applied[find(h, h->heads.v[i]) - h->s])
-                strlist_push(&v->pending, h->heads.v[i]);
-        free(applied);
+        struct strlist ignored = {0};
+        heads_compare(h, rows, &v->pending, &ignored);
+        strlist_free(&ignored);
         v->up_to_date = !v->pending.n && !v->unknown.n && !v->overlapping.n;
     } else {
         strlist_free(&v->unknown);
         tidy(v->why);
     }
     free(idx);
+}
+
+void heads_compare(const struct heads *h, const struct strlist *rows, struct strlist *pending,
+                   struct strlist *unknown)
+{
+    bool *applied = xcalloc(h->n ? h->n : 1, sizeof *applied);
+    for (size_t i = 0; i < rows->n; i++) {
+        const struct script *s = find(h, rows->v[i]);
+        if (s)
+            mark(h, (size_t)(s - h->s), true, applied);
+        else
+            strlist_push(unknown, rows->v[i]);
+    }
+    for (size_t i = 0; h->known && i < h->heads.n; i++)
+        if (!applied[find(h, h->heads.v[i]) - h->s])
+            strlist_push(pending, h->heads.v[i]);
+    free(applied);
 }
 
 void verdict_free(struct verdict *v)

@@ -233,6 +233,25 @@ static void test_depends_on(void **state)
     judged("b", "UP");
     judged("x", "PENDING b");
     judged("b,x", "OVERLAP x");    /* x is an ancestor of b through depends_on */
+    /* heads_compare: the same reach, no overlap check (for the history's use) */
+    struct heads h;
+    load(&h);
+    struct strlist r = {0}, pending = {0}, unknown = {0};
+    strlist_push(&r, "b");
+    strlist_push(&r, "x");
+    strlist_push(&r, "zz");
+    heads_compare(&h, &r, &pending, &unknown);
+    assert_int_equal(pending.n, 0);
+    assert_int_equal(unknown.n, 1);
+    assert_string_equal(unknown.v[0], "zz");
+    strlist_free(&r);
+    strlist_free(&unknown);
+    strlist_push(&r, "a");
+    heads_compare(&h, &r, &pending, &unknown);
+    assert_int_equal(pending.n, 2); /* b and x */
+    strlist_free(&r);
+    strlist_free(&pending);
+    heads_free(&h);
     judged("other", "UNJUDGED");   /* a branch label: Alembic resolves it */
     put("b.py", "revision = 'b'\ndown_revision = 'a'\ndepends_on = 'x'\n");
     tree_is("b,x / b");
