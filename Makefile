@@ -86,9 +86,10 @@ integration: deps $(BIN)
 
 # Everything, in one go, as CI runs it: unit tests plain and under ASan+UBSan,
 # the integration suite against the plain and the ASan build, the happy path
-# under valgrind, a minute of fuzzing, the static binary alone in an empty
-# root, the bench's own tools, the wheel, man page, install and build
-# hygiene, and the Docker image and compose file in real containers (see
+# under valgrind, a minute of fuzzing, the differential test of the script
+# reader against Alembic, the static binary alone in an empty root, the
+# bench's own tools, the wheel, man page, install and build hygiene, and the
+# Docker image and compose file in real containers (see
 # mk/*.mk for each).
 test: deps
 	@$(MAKE) --no-print-directory $(BIN)
@@ -96,6 +97,7 @@ test: deps
 	@$(MAKE) --no-print-directory integration-asan
 	@$(MAKE) --no-print-directory memcheck
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory heads-diff
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory static-test
 	@$(MAKE) --no-print-directory bench-test

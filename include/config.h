@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "err.h"
+#include "locate.h"
 #include "url.h"
 #include "util.h"
 #include "verify.h"
@@ -52,7 +53,8 @@ struct config {
     long db_wait, lock_wait, migrate_timeout, migrate_lock_timeout, grace;
     long migrate_retries;
     int64_t lock_key;
-    char *migrations_dir; /* NULL: none, heads unknown */
+    struct scripts_at scripts;        /* where the revision scripts are (locate.h) */
+    bool alembic_config_env;          /* SENTRY_ALEMBIC_CONFIG's default came from ALEMBIC_CONFIG */
     const char *version_table;        /* "alembic_version" */
     const char *version_table_schema; /* NULL: the search path's */
     bool recover_stamp;

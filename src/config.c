@@ -393,18 +393,78 @@ static int load_schema_file(struct config *c, struct err *e)
     return 0;
 }
 
-static int load_migrations(struct config *c, struct err *e)
+static bool is_dir(const char *p)
 {
     struct stat st;
-    const char *dir = c->raw[S_MIGRATIONS_DIR];
-    bool is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-    if (is_dir) {
-        c->migrations_dir = xstrdup(dir);
-    } else if (c->src[S_MIGRATIONS_DIR] != SRC_DEFAULT &&
-               (c->cmd == CMD_GATE || c->cmd == CMD_CHECK || c->cmd == CMD_HEADS)) {
-        err_set(e, "%s: '%.200s' is not a directory", config_name(c, S_MIGRATIONS_DIR), dir);
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* SENTRY_MIGRATIONS_DIR: folders separated by ':'. */
+static int split_dirs(const struct config *c, bool check, struct strlist *dirs, struct err *e)
+{
+    const char *v = c->raw[S_MIGRATIONS_DIR];
+    for (const char *p = v; *p;) {
+        size_t n = strcspn(p, ":");
+        if (n)
+            strlist_push_owned(dirs, xstrndup(p, n));
+        p += n + (p[n] == ':');
+    }
+    if (!dirs->n) {
+        err_set(e, "%s names no folder", config_name(c, S_MIGRATIONS_DIR));
         return -1;
     }
+    for (size_t i = 0; check && i < dirs->n; i++)
+        if (!is_dir(dirs->v[i])) {
+            err_set(e, "%s: '%.200s' is not a directory", config_name(c, S_MIGRATIONS_DIR), dirs->v[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static void set_default(struct config *c, enum setting s, const char *v)
+{
+    if (c->src[s] != SRC_DEFAULT)
+        return;
+    free(c->raw[s]);
+    c->raw[s] = xstrdup(v);
+}
+
+/* Where the revision scripts are (locate.h), and what kind of project this
+ * is: in a plain Alembic project the migration command defaults to
+ * `alembic upgrade heads` and FLASK_APP is not required. Settings naming
+ * what is not there fail only the commands that read the scripts. */
+static int load_project(struct config *c, struct err *e)
+{
+    bool check = c->cmd == CMD_GATE || c->cmd == CMD_CHECK || c->cmd == CMD_HEADS;
+    bool dirs_set = c->src[S_MIGRATIONS_DIR] != SRC_DEFAULT;
+    bool ini_set = c->src[S_ALEMBIC_CONFIG] != SRC_DEFAULT;
+    struct strlist dirs = {0};
+    if (dirs_set && split_dirs(c, check, &dirs, e)) {
+        strlist_free(&dirs);
+        return -1;
+    }
+    const char *env = getenv("ALEMBIC_CONFIG"); /* the alembic command's own default */
+    if (!ini_set && env && *env) {
+        set_default(c, S_ALEMBIC_CONFIG, env);
+        c->alembic_config_env = true;
+    }
+    const char *ini = c->raw[S_ALEMBIC_CONFIG];
+    if (ini_set && check && access(ini, F_OK) != 0) {
+        err_set(e, "%s: '%.200s' does not exist", config_name(c, S_ALEMBIC_CONFIG), ini);
+        strlist_free(&dirs);
+        return -1;
+    }
+    locate_project(dirs_set ? &dirs : NULL, ini, ini_set, &c->scripts);
+    strlist_free(&dirs);
+    if (c->scripts.kind == PROJECT_ALEMBIC) {
+        set_default(c, S_MIGRATE_CMD, "alembic upgrade heads");
+        set_default(c, S_REQUIRED_ENV, "DATABASE_URL");
+    }
+    return 0;
+}
+
+static int load_migrations(struct config *c, struct err *e)
+{
     const char *rec = c->raw[S_RECOVER];
     if (*rec && strcmp(rec, "stamp") != 0) {
         err_set(e, "%s must be 'stamp' (or empty), got '%.40s'", config_name(c, S_RECOVER), rec);
@@ -445,7 +505,7 @@ int config_load(struct config *c, int argc, char **argv, struct err *e)
         return -1;
     }
     c->status_file = c->raw[S_STATUS_FILE];
-    if (load_lists(c, e) || load_numbers(c, e) || load_choices(c, e) || load_migrations(c, e) ||
+    if (load_project(c, e) || load_lists(c, e) || load_numbers(c, e) || load_choices(c, e) || load_migrations(c, e) ||
         load_schema_file(c, e))
         return -1;
     if (c->cmd != CMD_STATUS && c->cmd != CMD_HEADS && c->cmd != CMD_SQL &&
@@ -466,12 +526,30 @@ static const char *source_word(enum source s)
     }
 }
 
+/* The folders the scripts are read from, and from where that is known. */
+static char *shown_dirs(const struct config *c)
+{
+    const struct scripts_at *at = &c->scripts;
+    if (at->configured || (at->kind == PROJECT_NONE && !at->why))
+        return xstrdup(c->raw[S_MIGRATIONS_DIR]);
+    if (at->kind == PROJECT_NONE)
+        return xasprintf("%s (not found: heads unknown)", c->raw[S_MIGRATIONS_DIR]);
+    char *dirs = locate_shown(at);
+    char *v = xasprintf("%s (%s%s%s%s)", *dirs ? dirs : c->raw[S_MIGRATIONS_DIR],
+                        at->kind == PROJECT_FLASK ? "Flask-Migrate" : "Alembic", at->ini ? ", " : "",
+                        at->ini ? at->ini : "", at->why ? "; heads unknown" : "");
+    free(dirs);
+    return v;
+}
+
 static char *shown_value(const struct config *c, int s)
 {
     if (s == S_DATABASE_URL)
         return xstrdup(c->db.display ? c->db.display : c->raw[s] ? "(not valid)" : "");
-    if (s == S_MIGRATIONS_DIR && !c->migrations_dir)
-        return xasprintf("%s (not found: heads unknown)", c->raw[s]);
+    if (s == S_MIGRATIONS_DIR)
+        return shown_dirs(c);
+    if (s == S_ALEMBIC_CONFIG && c->alembic_config_env)
+        return xasprintf("%s (from ALEMBIC_CONFIG)", c->raw[s]);
     if (s == S_SCHEMA_FILE && !c->schema_file)
         return xasprintf("%s (not found: none in use)", c->raw[s]);
     if (s == S_INIT && !c->raw[s])
@@ -503,18 +581,18 @@ const char *config_usage(void)
            "\n"
            "options (a flag wins over its environment variable):\n"
            "  --database-url URL          DATABASE_URL                 (required)\n"
-           "  --require-env NAME          SENTRY_REQUIRED_ENV          DATABASE_URL,FLASK_APP\n"
+           "  --require-env NAME          SENTRY_REQUIRED_ENV          DATABASE_URL,FLASK_APP (*)\n"
            "  --db-wait SECONDS           SENTRY_DB_WAIT               60\n"
            "  --lock-key INT64            SENTRY_LOCK_KEY              7886758897530337569\n"
            "  --lock-wait SECONDS         SENTRY_LOCK_WAIT             900\n"
-           "  --migrations-dir DIR[:DIR]  SENTRY_MIGRATIONS_DIR        migrations/versions\n"
-           "  --alembic-config FILE       SENTRY_ALEMBIC_CONFIG        alembic.ini\n"
+           "  --migrations-dir DIR[:DIR]  SENTRY_MIGRATIONS_DIR        migrations/versions, or alembic.ini's\n"
+           "  --alembic-config FILE       SENTRY_ALEMBIC_CONFIG        alembic.ini ($ALEMBIC_CONFIG)\n"
            "  --version-table NAME        SENTRY_VERSION_TABLE         alembic_version\n"
            "  --version-table-schema NAME SENTRY_VERSION_TABLE_SCHEMA  (search path)\n"
            "  --recover=stamp             SENTRY_RECOVER               (off)\n"
            "  --ahead=verify|fail         SENTRY_AHEAD                 verify\n"
            "  --history | --no-history    SENTRY_HISTORY               on\n"
-           "  --migrate-cmd CMD           SENTRY_MIGRATE_CMD           flask db upgrade\n"
+           "  --migrate-cmd CMD           SENTRY_MIGRATE_CMD           flask db upgrade (*)\n"
            "  --migrate-timeout SECS      SENTRY_MIGRATE_TIMEOUT       1500\n"
            "  --migrate-lock-timeout SECS SENTRY_MIGRATE_LOCK_TIMEOUT  5 (0: unset)\n"
            "  --migrate-retries N         SENTRY_MIGRATE_RETRIES       5\n"
@@ -527,6 +605,8 @@ const char *config_usage(void)
            "  --no-migrate                SENTRY_NO_MIGRATE            0\n"
            "  --init | --no-init          SENTRY_INIT                  init when PID 1\n"
            "--require-env, --require-column and --schemas repeat to build one list.\n"
+           "(*) in a plain Alembic project (an alembic.ini and no migrations/versions):\n"
+           "    alembic upgrade heads, and DATABASE_URL only.\n"
            "\n"
            "exit codes: 0 ok, 64 config, 65 verify, 66 no status file, 69 database\n"
            "unreachable, 70 migration, 73 status file, 74 stdout not writable,\n"
@@ -543,5 +623,5 @@ void config_free(struct config *c)
     strlist_free(&c->migrate_argv);
     strlist_free(&c->schemas);
     columns_free(&c->columns);
-    free(c->migrations_dir);
+    scripts_at_free(&c->scripts);
 }

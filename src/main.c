@@ -278,9 +278,10 @@ static int phase_lock(struct gate *g)
 
 static void load_heads(struct gate *g)
 {
-    if (!g->cfg->migrations_dir)
+    const struct scripts_at *at = &g->cfg->scripts;
+    if (at->kind == PROJECT_NONE && !at->configured)
         return;
-    heads_load(g->cfg->migrations_dir, &g->heads);
+    heads_load(at, &g->heads);
     if (!g->heads.known) {
         log_note("script heads unknown (%s): the migration command decides", g->heads.why);
         return;
@@ -300,20 +301,20 @@ static void record_history(struct gate *g)
         log_warn("the revision history was not recorded: %s", e.msg);
 }
 
-/* The database's revisions against the scripts, as Alembic judges them,
- * with the history's word on those the scripts do not define: the ones it
- * records as descendants of the scripts are ahead (g->ahead, and the script
- * revisions they imply applied, g->implied); `unknown` keeps the others.
+/* The verdict with the history's word on the rows no script defines: the
+ * ones it records as descendants of the scripts are ahead (g->ahead, and the
+ * script revisions they imply applied, g->implied); v->unknown keeps the
+ * others, and the heads the implied ones reach are no longer pending.
  * 0, or the phase's failure when the history could not be read. */
-static int judge(struct gate *g, const char *phase, struct strlist *pending, struct strlist *unknown)
+static int judge(struct gate *g, const char *phase, struct verdict *v)
 {
     strlist_free(&g->ahead);
     strlist_free(&g->implied);
-    heads_compare(&g->heads, &g->current, pending, unknown);
-    if (!unknown->n || !g->use_history)
+    heads_judge(&g->heads, &g->current, v);
+    if (!v->known || !v->unknown.n || !g->use_history)
         return 0;
     struct strlist behind = {0};
-    enum dbq_rc q = history_judge(&g->hist, &g->db, &g->heads, unknown, &g->ahead, &g->implied, &behind, &g->e);
+    enum dbq_rc q = history_judge(&g->hist, &g->db, &g->heads, &v->unknown, &g->ahead, &g->implied, &behind, &g->e);
     if (q != DBQ_OK) {
         strlist_free(&behind);
         return lost(g, phase, q);
@@ -323,10 +324,11 @@ static int judge(struct gate *g, const char *phase, struct strlist *pending, str
         strlist_push(&applied, g->current.v[i]);
     for (size_t i = 0; i < g->implied.n; i++)
         strlist_push(&applied, g->implied.v[i]);
-    strlist_free(pending);
-    strlist_free(unknown);
-    heads_compare(&g->heads, &applied, pending, &ignored);
-    *unknown = behind;
+    strlist_free(&v->pending);
+    strlist_free(&v->unknown);
+    heads_compare(&g->heads, &applied, &v->pending, &ignored);
+    v->unknown = behind;
+    v->up_to_date = !v->pending.n && !v->unknown.n && !v->overlapping.n;
     strlist_free(&applied);
     strlist_free(&ignored);
     return 0;
@@ -342,13 +344,14 @@ static int ahead_refused(struct gate *g, const char *phase, int code)
 }
 
 /* Revisions no script defines and the history does not know: the chain is
- * broken; SENTRY_RECOVER=stamp rewrites the version table to the heads. */
+ * broken; SENTRY_RECOVER=stamp rewrites the version table to exactly the
+ * rows `alembic stamp --purge heads` writes. */
 static int broken_chain(struct gate *g, const struct strlist *unknown, bool *at)
 {
-    char *u = strlist_join(unknown, ","), *h = strlist_join(&g->heads.heads, ",");
+    char *u = strlist_join(unknown, ","), *h = strlist_join(&g->heads.stamp, ",");
     int rc;
     if (g->cfg->recover_stamp) {
-        int sr = recover_stamp(&g->db, &g->vt, &g->heads.heads, &g->e);
+        int sr = recover_stamp(&g->db, &g->vt, &g->heads.stamp, &g->e);
         rc = sr ? fail(g, "migrate", sr == -2 ? EX_AUTH : !g->db.conn ? EX_UNREACHABLE : EX_MIGRATE) : 0;
         if (!rc) {
             log_banner("RECOVERED: %s rewritten from %s to heads %s", g->vt.name, u, h);
@@ -357,10 +360,11 @@ static int broken_chain(struct gate *g, const struct strlist *unknown, bool *at)
             *at = true;
         }
     } else {
+        char *where = locate_shown(&g->cfg->scripts);
         err_set(&g->e, "broken chain: database is at revision %s, which no script in %s defines "
                        "(script heads: %s)%s; set SENTRY_RECOVER=stamp to stamp the heads",
-                u, g->cfg->migrations_dir, h,
-                g->use_history ? ", nor the revision history as a newer release's" : "");
+                u, where, h, g->use_history ? ", nor the revision history as a newer release's" : "");
+        free(where);
         rc = fail(g, "migrate", EX_MIGRATE);
     }
     free(u);
@@ -368,27 +372,34 @@ static int broken_chain(struct gate *g, const struct strlist *unknown, bool *at)
     return rc;
 }
 
-/* Sets *at when nothing is to be done: the database at the heads, or ahead
- * of them (a newer release migrated it: verify decides). 0, or the exit
- * code. */
+/* Sets *at when nothing is to be done: the database up to date as Alembic
+ * judges it, or ahead (a newer release migrated it: verify decides).
+ * Overlapping rows are not up to date: the command runs and reports
+ * Alembic's own error. 0, or the exit code. */
 static int at_heads(struct gate *g, bool *at)
 {
-    struct strlist pending = {0}, unknown = {0};
-    int rc = judge(g, "migrate", &pending, &unknown);
-    *at = !rc && pending.n == 0 && unknown.n == 0;
-    if (!rc && unknown.n)
-        rc = broken_chain(g, &unknown, at);
-    else if (!rc && g->ahead.n && g->cfg->ahead_fail)
+    struct verdict v;
+    int rc = judge(g, "migrate", &v);
+    *at = !rc && v.known && v.up_to_date;
+    if (rc) {
+    } else if (!v.known) {
+        log_note("%s: the migration command decides", v.why);
+    } else if (v.unknown.n) {
+        rc = broken_chain(g, &v.unknown, at);
+    } else if (g->ahead.n && g->cfg->ahead_fail) {
         rc = ahead_refused(g, "migrate", EX_MIGRATE);
-    else if (!rc && g->ahead.n) {
+    } else if (g->ahead.n) {
         char *a = strlist_join(&g->ahead, ",");
         log_note("database is ahead of this release: %s applied by a newer release (recorded in "
                  HISTORY_TABLE "); not migrating, verify decides", a);
         free(a);
         *at = true;
+    } else if (v.overlapping.n) {
+        char *o = strlist_join(&v.overlapping, ",");
+        log_note("%s rows %s are ancestors of other rows, which Alembic refuses", g->vt.name, o);
+        free(o);
     }
-    strlist_free(&pending);
-    strlist_free(&unknown);
+    verdict_free(&v);
     return rc;
 }
 
@@ -477,20 +488,23 @@ static int check_revisions(struct gate *g)
 {
     if (!g->heads.known)
         return 0;
-    struct strlist pending = {0}, unknown = {0};
-    int rc = judge(g, "verify", &pending, &unknown);
-    if (!rc && (pending.n || unknown.n)) {
-        char *p = strlist_join(&pending, ","), *u = strlist_join(&unknown, ",");
-        err_set(&g->e, "database not at the script heads:%s%s%s%s", pending.n ? " pending " : "", p,
-                unknown.n ? " unknown " : "", u);
+    struct verdict v;
+    int rc = judge(g, "verify", &v);
+    if (!rc && v.known && !v.up_to_date) {
+        char *p = strlist_join(&v.pending, ","), *u = strlist_join(&v.unknown, ",");
+        char *o = strlist_join(&v.overlapping, ",");
+        err_set(&g->e, "database not at the script heads:%s%s%s%s%s%s%s%s", v.pending.n ? " pending " : "", p,
+                v.unknown.n ? " unknown " : "", u, v.overlapping.n ? " overlapping " : "", o,
+                v.overlapping.n ? " (ancestors of other recorded revisions, which Alembic refuses)" : "",
+                g->has_version_table ? "" : "; no version table found (set SENTRY_VERSION_TABLE if env.py renames it)");
         free(p);
         free(u);
+        free(o);
         rc = fail(g, "verify", EX_VERIFY);
     } else if (!rc && g->ahead.n && g->cfg->ahead_fail) {
         rc = ahead_refused(g, "verify", EX_VERIFY);
     }
-    strlist_free(&pending);
-    strlist_free(&unknown);
+    verdict_free(&v);
     return rc;
 }
 
@@ -785,13 +799,13 @@ static int run_status(struct config *c)
 
 static int run_heads(struct config *c)
 {
-    if (!c->migrations_dir) {
-        log_error("no migrations folder: %s does not exist (set SENTRY_MIGRATIONS_DIR)",
-                  c->raw[S_MIGRATIONS_DIR]);
+    if (c->scripts.kind == PROJECT_NONE && !c->scripts.configured) {
+        log_error("no migration scripts: %s (set SENTRY_MIGRATIONS_DIR or SENTRY_ALEMBIC_CONFIG)",
+                  c->scripts.why);
         return EX_CONFIG;
     }
     struct heads h = {0};
-    heads_load(c->migrations_dir, &h);
+    heads_load(&c->scripts, &h);
     int rc = EX_OK;
     if (!h.known) {
         log_error("script heads unknown: %s", h.why);

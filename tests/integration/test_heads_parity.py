@@ -130,7 +130,6 @@ JUNK = {
     "binary.py": b"revision = 'x'\x00\xff\xfe\ndown_revision = None\n",
     "huge.py": b"revision = 'h1'\ndown_revision = None\n" + b"# " + b"x" * (2 * 1024 * 1024) + b"\n",
     "odd.py": b"revision = REVISIONS[0]\ndown_revision = None\n",
-    "twice.py": b"revision = 'a'\nrevision = 'b'\ndown_revision = None\n",
     "norev.py": b"down_revision = None\n",
     "badutf.py": b"revision = '\xc3\x28'\ndown_revision = None\n",
     "dangling.py": b"revision = 'z1'\ndown_revision = 'nowhere'\n",
@@ -144,6 +143,15 @@ def test_junk_is_unknown_not_a_crash(sentry, app_dir, name):
     assert r.rc == 65, r
     assert r.stdout == ""
     assert "script heads unknown" in r.stderr and len(r.stderr.splitlines()) == 1, r
+
+
+def test_last_assignment_wins_as_in_python(sentry, app_dir):
+    """Python runs module-level assignments in order: Alembic sees the last."""
+    (app_dir / "migrations" / "versions" / "twice.py").write_text(
+        "revision = 'a'\nrevision = 'b'\ndown_revision = None\n")
+    r = sentry.run(["heads"])
+    assert r.rc == 0, r
+    assert r.stdout.split() == alembic_heads(app_dir) == ["3c4d5e6f7081", "b"]
 
 
 def test_ignored_files(sentry, app_dir):

@@ -1,8 +1,10 @@
 """migration-sentry as PID 1 (unshare --pid --fork --mount-proc), as an init
 with --init when not PID 1, and exec otherwise (issue 4).
 
-The gate runs against a real database with an empty versions folder, so it
-passes in milliseconds and these tests are about what comes after it."""
+The gate runs against a real database with an empty versions folder (heads
+unknown) and --no-migrate (SENTRY_NO_MIGRATE), so it passes in milliseconds
+without starting any process of its own, and these tests are about what
+comes after it."""
 
 import os
 import pty
@@ -23,7 +25,10 @@ UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 def init(sentry, tmp_path):
     empty = tmp_path / "versions"
     empty.mkdir()
-    return Init(sentry, {"SENTRY_MIGRATIONS_DIR": str(empty), "SENTRY_MIGRATE_CMD": "true"}, tmp_path)
+    # An empty folder is "heads unknown" (issue 9), which would run the
+    # migration command: --no-migrate keeps the command's pid the first.
+    return Init(sentry, {"SENTRY_MIGRATIONS_DIR": str(empty), "SENTRY_MIGRATE_CMD": "true",
+                         "SENTRY_NO_MIGRATE": "1"}, tmp_path)
 
 
 def children_of(pid):

@@ -1,0 +1,3 @@
+revision = "a"
+globals()["revision"] = "b"
+down_revision = None

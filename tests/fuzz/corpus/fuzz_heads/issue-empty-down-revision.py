@@ -1,0 +1,4 @@
+revision = "1a2b"
+down_revision = ""
+depends_on = ""
+branch_labels = None

@@ -1,0 +1,5 @@
+revision = "m1"
+down_revision = ("a1",
+    "b1",  # two parents
+)
+depends_on = ["x9"]

@@ -1,0 +1,5 @@
+revision = "a"
+down_revision = None
+if x:
+	pass
+        y = 1
