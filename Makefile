@@ -3,7 +3,7 @@
 
 VERSION  := 0.1.0
 CC       ?= cc
-PKGS     := libpq libcjson
+PKGS     := libpq libcjson libcrypto
 # The project's own flags come first and always apply; CFLAGS, CPPFLAGS and
 # LDFLAGS (from the command line or the environment, as dpkg-buildflags and
 # rpm set them) are added after them, so they can tune optimisation and

@@ -14,7 +14,7 @@
 # build/fuzz/logs/. Reproduce one: build/fuzz/<target> FILE
 
 # clang 14, its libFuzzer and sanitizer runtimes, llvm-symbolizer for stacks
-FUZZ_PKGS    := clang-14 libclang-rt-14-dev llvm-14 make pkg-config libpq-dev libcjson-dev
+FUZZ_PKGS    := clang-14 libclang-rt-14-dev llvm-14 make pkg-config libpq-dev libcjson-dev libssl-dev
 FUZZ_CC      ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null || echo clang-14)
 FUZZ_DIR     := build/fuzz
 FUZZ_TARGETS := fuzz_url fuzz_heads fuzz_split fuzz_columns fuzz_sqlsplit fuzz_output fuzz_schema
@@ -23,8 +23,8 @@ FUZZ_SMOKE_SECONDS ?= 12
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude \
                 -DSENTRY_VERSION='"$(VERSION)"'
-FUZZ_PKG_CFLAGS = $(shell pkg-config --cflags libpq libcjson 2>/dev/null)
-FUZZ_PKG_LIBS   = $(shell pkg-config --libs libpq libcjson 2>/dev/null)
+FUZZ_PKG_CFLAGS = $(shell pkg-config --cflags libpq libcjson libcrypto 2>/dev/null)
+FUZZ_PKG_LIBS   = $(shell pkg-config --libs libpq libcjson libcrypto 2>/dev/null)
 FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(filter-out src/main.c,$(wildcard src/*.c)))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
 

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "resolve.h"
 
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,17 @@ static void build(struct params *p, const char *conninfo, const char *extra, con
     PQconninfoFree(o);
 }
 
+/* SCRAM's nonce (and TLS) draw on OpenSSL's random generator, whose first
+ * use sets it up: a few milliseconds that would otherwise come after the
+ * server has answered. Done here, while the server forks the backend. */
+static void warm_random(void)
+{
+    static bool warm;
+    unsigned char b;
+    if (!warm)
+        warm = RAND_bytes(&b, 1) == 1;
+}
+
 /* Drives PQconnectPoll until the connection is made or fails; NULL with
  * *why and *v set on failure. */
 static PGconn *poll_connect(PGconn *c, int64_t deadline, enum verdict *v, char **why)
@@ -150,6 +162,7 @@ static PGconn *attempt(const char *conninfo, const char *extra, int64_t deadline
     PGconn *c = PQconnectStartParams(p.k, p.v, 1);
     if (c) /* before it completes: the server may send notices during start-up */
         PQsetNoticeProcessor(c, notice_to_log, NULL);
+    warm_random();
     c = poll_connect(c, deadline, v, why);
     free(p.options);
     resolved_free(&r);
