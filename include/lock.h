@@ -55,7 +55,9 @@ enum lock_rc lock_took(struct lock *l, const struct db_stmt *stmts, struct err *
  * transaction. Otherwise d is closed. */
 enum lock_rc lock_wait(struct lock *l, struct db *d, int64_t since, long wait_s, struct err *e);
 /* Ends the transaction (COMMIT, so that what the gate wrote under the lock
- * stays; a failed transaction rolls back), bounded, and closes nothing. */
+ * stays; a failed transaction rolls back), bounded, and closes nothing;
+ * when a gate signal is pending or comes meanwhile, it closes the
+ * connection instead (a rollback, at once). */
 void lock_release(struct lock *l, struct db *d);
 
 /* --- while the migration runs -------------------------------------------- */
@@ -77,6 +79,8 @@ void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d);
 int keeper_fd(const struct lock_keeper *k, short *events, int64_t *deadline);
 /* Advances it; false once the lock is lost (k->e says why). */
 bool keeper_step(struct lock_keeper *k, short revents);
+/* Waits (bounded) for a beat still in flight, so that the connection is
+ * ready for the gate's next statements, and frees the keeper. */
 void keeper_free(struct lock_keeper *k);
 
 #endif
