@@ -18,6 +18,7 @@ figures; nothing is asserted on it beyond the contract's bounds).
 import json
 import os
 import signal
+import subprocess
 import time
 import uuid
 
@@ -258,3 +259,97 @@ def test_beat_in_flight_when_the_migration_ends(frozen_pg, sentry_bin, app_dir, 
     assert r.rc == 0, r
     assert r.status["phase"] == "done" and r.status["alembic_current"] == "3c4d5e6f7081", r.status
     assert r.marker_started
+
+
+# ---------------------------------------------------------------- black-holed DNS
+
+DNS_SINK = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+print("ready", flush=True)
+while True:            # reads every query, answers none
+    s.recvfrom(4096)
+    print("query", flush=True)
+"""
+
+
+@pytest.fixture
+def dns_hole():
+    """A namespace whose only name server (127.0.0.1:53, in /etc/netns/NAME/
+    resolv.conf) is a test process that reads every query and never answers;
+    the gate runs in it."""
+    why = netns.unavailable()
+    if why:
+        pytest.skip("network namespaces cannot be made here: " + why)
+    ns = netns.Netns("n")
+    sink = None
+    try:
+        ns.create()
+        ns.etc_file("resolv.conf", "nameserver 127.0.0.1\n")
+        ns.etc_file("hosts", "127.0.0.1 localhost\n")
+        sink = ns.popen(["/usr/bin/python3", "-c", DNS_SINK], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL)
+        assert sink.stdout.readline().strip() == b"ready"
+        yield ns, sink
+    finally:
+        if sink and sink.poll() is None:
+            sink.kill()
+            sink.wait()
+        ns.delete()
+
+
+def dns_gate(sentry, ns):
+    url = "postgresql://sentry:s3cret-Pa55w0rd@db.blackhole.test:5432/app"
+    return sentry.popen([], env={"DATABASE_URL": url, "SENTRY_DB_WAIT": str(DB_WAIT)},
+                        prefix=ns.exec_prefix)
+
+
+def queries_seen(sink):
+    import select
+    n = 0
+    while select.select([sink.stdout], [], [], 0.5)[0]:
+        if not sink.stdout.readline():
+            break
+        n += 1
+    return n
+
+
+def test_black_holed_dns_ends_within_db_wait(sentry, dns_hole):
+    """A host name no resolver answers, SENTRY_DB_WAIT=5: the gate gives up
+    in about 5 s (69, the lookup named), not after the resolver's own
+    timeouts. Base (69ed80c): 10 s (glibc: 5 s a try, two tries)."""
+    ns, sink = dns_hole
+    t = time.monotonic()
+    run = dns_gate(sentry, ns)
+    try:
+        r = run.finish(timeout=60)
+    finally:
+        run.kill()
+    took = time.monotonic() - t
+    record("give-up dns", took)
+    st = assert_failed(r, "connect", 69)
+    assert queries_seen(sink) > 0, "no query reached the silent name server"
+    assert took <= DB_WAIT + SLACK_S, took
+
+
+def test_sigterm_during_black_holed_dns(sentry, dns_hole):
+    """SIGTERM while the name lookup hangs: 143 within a second.
+    Base (69ed80c): acted on only when getaddrinfo gave up."""
+    ns, sink = dns_hole
+    run = dns_gate(sentry, ns)
+    try:
+        run.wait_for(r"^=== MIGRATION SENTRY: starting ===$", timeout=10)
+        time.sleep(1.5)
+        assert run.proc.poll() is None
+        t0 = time.monotonic()
+        run.proc.send_signal(signal.SIGTERM)
+        r = run.finish(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        run.kill()
+    record("sigterm dns", took)
+    st = assert_failed(r, "connect", 143)
+    assert st["error"] == "interrupted by SIGTERM", st
+    assert queries_seen(sink) > 0, "no query reached the silent name server"
+    assert took <= SIGNAL_S, took
