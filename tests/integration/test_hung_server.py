@@ -7,9 +7,11 @@ migration is stopped), and a SIGTERM in each of those states is acted on
 within a second (exit 143, "interrupted by SIGTERM").
 
 Bounds: a wait may outlast its setting by SLACK_S (the contract's "a few
-seconds": one bounded cancel, the kill of the migration, the release of the
-lock, all on a loaded 2-core machine or the ASan build); a signal must be
-acted on within SIGNAL_S (a second, doubled for load).
+seconds": one bounded cancel, the kill of the migration, on a loaded 2-core
+machine or the ASan build), plus RELEASE_S where the gate then ends the
+lock's transaction on the hung server (the COMMIT's own bound, 5 s, and its
+cancel, 1 s: lock.c); a signal must be acted on within SIGNAL_S (a second,
+doubled for load).
 
 SENTRY_FAULT_TIMINGS=FILE appends each measured time to FILE (for the
 figures; nothing is asserted on it beyond the contract's bounds).
@@ -28,7 +30,8 @@ from conftest import Database, PgServer, assert_failed, make_sentry
 from hang import Drop, Freeze, HeldLock
 import netns
 
-SLACK_S = 7.0
+SLACK_S = 4.0
+RELEASE_S = 6.0
 SIGNAL_S = 2.0
 LOCK_KEY = 4242424242
 DB_WAIT = 5
@@ -135,7 +138,7 @@ def enter_migrate(c, tmp_path):
                          prefix=c.prefix)
     run.wait_for(r"^\[migrate\] sample migration: sleeping", timeout=60)
     c.fault.apply()
-    return run, t, MIGRATE_TIMEOUT, 70, "migrate", None
+    return run, t, MIGRATE_TIMEOUT + RELEASE_S, 70, "migrate", None
 
 
 def enter_unlock(c, tmp_path):
@@ -148,7 +151,7 @@ def enter_unlock(c, tmp_path):
     run = c.sentry.popen([], env=dict(ENV, SENTRY_MIGRATE_CMD=str(script)), prefix=c.prefix)
     run.wait_for(r"^\[migrate\] hung the server$", timeout=30)
     c.fault.applied_by_shell()
-    return run, time.monotonic(), 0, 70, "migrate", None
+    return run, time.monotonic(), RELEASE_S, 70, "migrate", None
 
 
 def enter_verify(c, tmp_path):
@@ -190,7 +193,7 @@ def test_hung_server_ends_within_its_deadline(case, tmp_path, state):
     record("give-up %s %s" % (case.fault.name, state), took)
     st = assert_failed(r, phase, code)
     assert st["phase"] != "done"
-    assert took <= deadline + SLACK_S, "%s: %.1fs for a %ds deadline\n%r" % (state, took, deadline, r)
+    assert took <= deadline + SLACK_S, "%s: %.1fs for a %.0fs bound\n%r" % (state, took, deadline, r)
 
 
 @pytest.mark.parametrize("state", list(STATES))
