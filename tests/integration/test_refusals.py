@@ -144,16 +144,26 @@ def test_multi_host_url_asks_for_the_primary(tls_db, standby, sentry_bin, app_di
     to the primary, takes the lock there, and the migration runs.
     (The URL is in the form SQLAlchemy also reads, and the migration
     command asks libpq for the primary itself, PGTARGETSESSIONATTRS: the
-    gate sets target_session_attrs for its own sessions only.)
+    gate sets target_session_attrs for its own sessions only. The command
+    first checks that the gate's advisory lock is held on the primary.)
     Base (69ed80c): it connected to the standby (the first host) and took
     the lock there, where it excluded nothing on the primary."""
     replayed(standby, tls_db.name, "SELECT 1", "1")
     sentry = make_sentry(sentry_bin, app_dir, tmp_path, tls_db)
     multi = "postgresql://sentry:s3cret-Pa55w0rd@/%s?host=127.0.0.1,127.0.0.1&port=%d,%d" % (
         tls_db.name, standby.port, tls_db.pg.port)
+    # the migration command first checks that the gate's lock is on the primary
+    check = tmp_path / "lock-on-primary-then-migrate.sh"
+    check.write_text(
+        "#!/bin/sh\nn=$(psql -X -Atq -h %s -p %d -U postgres -d %s -c \"SELECT count(*) FROM pg_locks "
+        "WHERE locktype = 'advisory' AND granted\")\n"
+        "[ \"$n\" = 1 ] || { echo \"no advisory lock on the primary ($n)\"; exit 9; }\n"
+        "PGTARGETSESSIONATTRS=read-write exec flask db upgrade\n"
+        % (tls_db.pg.sock_dir, tls_db.pg.port, tls_db.name))
+    check.chmod(0o755)
     r = sentry.run(["--"] + MARKER_CMD, env={
-        "DATABASE_URL": multi, "SENTRY_DB_WAIT": str(DB_WAIT),
-        "SENTRY_MIGRATE_CMD": "env PGTARGETSESSIONATTRS=read-write flask db upgrade"}, timeout=90)
+        "DATABASE_URL": multi, "SENTRY_DB_WAIT": str(DB_WAIT), "SENTRY_MIGRATE_CMD": str(check)},
+        timeout=90)
     assert r.rc == 0, r
     assert r.status["server_version"], r.status
     assert r.status["migration"]["ran"] is True
@@ -179,7 +189,7 @@ def test_tls_failures_fail_at_once(how, tls_db, db, sentry_bin, app_dir, tmp_pat
     far under SENTRY_DB_WAIT: the certificate's name (CN=127.0.0.1) against
     host `localhost` with sslmode=verify-full; a root certificate of another
     CA; sslmode=require against a server without TLS.
-    Base (69ed80c): retried for the whole SENTRY_DB_WAIT, then 69."""
+    Base (69ed80c): retried for the whole SENTRY_DB_WAIT (15 s here), then 69."""
     crt = os.path.join(tls_db.pg.data_dir, "server.crt")
     if how == "host-name-mismatch":
         target, u = tls_db, url(tls_db.pg.port, tls_db.name, host="localhost",
@@ -195,9 +205,10 @@ def test_tls_failures_fail_at_once(how, tls_db, db, sentry_bin, app_dir, tmp_pat
     sentry = make_sentry(sentry_bin, app_dir, tmp_path, target)
     r = sentry.run(["--"] + MARKER_CMD, env={"DATABASE_URL": u, "SENTRY_DB_WAIT": str(DB_WAIT)},
                    timeout=90)
+    assert r.elapsed < FAST_S, r
+    assert r.rc == 69 and words in r.stderr, r
     st = assert_failed(r, "connect", 69)
     assert words in st["error"], st
-    assert r.elapsed < FAST_S, r
 
 
 def test_verified_tls_connects(tls_db, sentry_bin, app_dir, tmp_path):
@@ -247,8 +258,8 @@ def test_lock_holder_named_in_the_gates_own_database(sentry, db, pg):
         h_own.close()
         h_other.close()
         pg.drop_db(other.name)
-    st = assert_failed(r, "lock", 75)
     held = [l for l in r.lines if "held by pid" in l]
     assert held, r
     assert all("pid %d " % h_own.backend_pid in l for l in held), held
     assert not any("pid %d " % h_other.backend_pid in l for l in held), held
+    assert_failed(r, "lock", 75)

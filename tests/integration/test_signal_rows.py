@@ -141,8 +141,11 @@ def test_init_subreaper_signals_the_leftovers_children(sentry, db, tmp_path, qui
     gc = write_script(tmp_path / "grandchild.sh",
                       "trap 'echo TERM > %s/gc.got; exit 0' TERM\n"
                       "echo $$ > %s/gc.pid\nwhile :; do sleep 0.1; done\n" % (tmp_path, tmp_path))
-    leftover = write_script(tmp_path / "leftover.sh", "%s &\nsleep 60\n" % gc)
-    cmd = ["sh", "-c", "%s & sleep 1; exit 0" % leftover]
+    # the leftover itself ignores TERM (set after its child started, which
+    # keeps the default): its child stays its own, never an orphan of ours
+    leftover = write_script(tmp_path / "leftover.sh", "%s &\ntrap '' TERM\nwait\n" % gc)
+    cmd = ["sh", "-c", "%s & while [ ! -s %s/gc.pid ]; do sleep 0.05; done; sleep 0.2; exit 0"
+           % (leftover, tmp_path)]
     r = sentry.run(["--init", "--"] + cmd, env=dict(quick_env, SENTRY_GRACE="5"), timeout=60)
     assert r.rc == 0, r
     got = tmp_path / "gc.got"
@@ -151,17 +154,25 @@ def test_init_subreaper_signals_the_leftovers_children(sentry, db, tmp_path, qui
 
 
 def test_init_subreaper_slow_dying_leftover(sentry, db, tmp_path, quick_env):
-    """--init when not PID 1: a leftover that takes 30 s to die after SIGTERM
-    (its trap runs a child): after SENTRY_GRACE (2 s) the subtree is killed
-    and the supervisor exits with the command's code, within the grace plus
-    a few seconds.
-    Base (69ed80c): the supervisor hung in waitpid (8 runs of 8)."""
+    """--init when not PID 1: a leftover that does not die of SIGTERM (its
+    trap only pauses) and has a child that outlives it (it notes the TERM
+    and runs on for 20 s): after SENTRY_GRACE (2 s) the whole subtree is
+    killed and the supervisor exits with the command's code, within the
+    grace plus a few seconds.
+    Base (69ed80c): the child got no SIGTERM, only the leftover got the
+    SIGKILL, and the supervisor then hung in waitpid until the orphaned
+    child ended on its own (20 s here; for ever for a daemon)."""
+    child = write_script(tmp_path / "child.sh",
+                         "trap 'echo TERM >> %s/child.term' TERM\necho $$ > %s/child.pid\n"
+                         "i=0; while [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\n"
+                         % (tmp_path, tmp_path))
     slow = write_script(tmp_path / "slow.sh",
-                        "trap 'sleep 30; exit 0' TERM\necho $$ > %s/slow.pid\n"
-                        "while :; do sleep 0.1; done\n" % tmp_path)
-    cmd = ["sh", "-c", "%s & sleep 1; exit 7" % slow]
+                        "%s &\ntrap 'sleep 0.1' TERM\nwhile :; do wait; done\n" % child)
+    cmd = ["sh", "-c", "%s & while [ ! -s %s/child.pid ]; do sleep 0.05; done; sleep 0.2; exit 7"
+           % (slow, tmp_path)]
     r = sentry.run(["--init", "--"] + cmd, env=dict(quick_env, SENTRY_GRACE="2"), timeout=60)
     assert r.rc == 7, r
-    # the gate, 1 s of command, 2 s of grace, the kill: well under 8 s even under load
+    assert (tmp_path / "child.term").exists(), "the leftover's child got no SIGTERM"
+    # the gate, under a second of command, 2 s of grace, the kill: well under 8 s even under load
     assert r.elapsed < 1 + 2 + 5, r
-    assert wait_dead(int((tmp_path / "slow.pid").read_text()), 3)
+    assert wait_dead(int((tmp_path / "child.pid").read_text()), 3)
