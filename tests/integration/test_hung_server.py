@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -227,8 +228,9 @@ def test_beat_in_flight_when_the_migration_ends(frozen_pg, sentry_bin, app_dir, 
     """The lock keeper's beat (a statement every second on the lock's
     connection) is still unanswered when the migration command exits: the
     gate's next round trip must not take the beat's answer for its own.
-    Here the command freezes the gate's backend for 2.5 s at its end, so a
-    beat is in flight; the backend then answers everything, late.
+    Here the command freezes the gate's backend 1.5 s before it ends (so a
+    beat is in flight), and the test thaws it 1 s after: the backend then
+    answers everything, late.
     Base (69ed80c): no keeper (the lock was a session lock, nothing in
     flight), so the base fails only on the status shape of this commit.
     a1b96c8: the reads after the migration were answered one statement
@@ -237,26 +239,38 @@ def test_beat_in_flight_when_the_migration_ends(frozen_pg, sentry_bin, app_dir, 
     db = Database(frozen_pg, "h_" + uuid.uuid4().hex[:12])
     sentry = make_sentry(sentry_bin, app_dir, tmp_path, db)
     script = tmp_path / "migrate-then-freeze.sh"
+    pidfile, froze = tmp_path / "backend.pid", tmp_path / "froze"
     script.write_text(
         "#!/bin/sh\nset -e\n/usr/bin/flask db upgrade\n"
         "pid=$(psql -X -Atq -h %s -p %d -U postgres -d %s -c \"SELECT pid FROM pg_stat_activity "
         "WHERE application_name = 'migration-sentry' AND datname = current_database()\")\n"
-        "echo \"$pid\" > %s/backend.pid\n"
-        "kill -STOP $pid\nsleep 1.5\n"
-        "setsid sh -c \"sleep 1; kill -CONT $pid\" </dev/null >/dev/null 2>&1 &\n"
-        "echo froze the gate backend\n" % (frozen_pg.sock_dir, frozen_pg.port, db.name, tmp_path))
+        "echo \"$pid\" > %s\nkill -STOP $pid\nsleep 1.5\ntouch %s\n"
+        "echo froze the gate backend\n" % (frozen_pg.sock_dir, frozen_pg.port, db.name, pidfile, froze))
     script.chmod(0o755)
-    try:
-        r = sentry.run(["--"] + ["sh", "-c", "echo started > marker"],
-                       env={"SENTRY_MIGRATE_CMD": str(script),
-                            "SENTRY_REQUIRE_COLUMNS": "proposals.visitor_session_id"}, timeout=60)
-    finally:
-        pidfile = tmp_path / "backend.pid"
+
+    def thaw_later():  # the test, not the command (whose group the gate kills), thaws it
+        deadline = time.monotonic() + 60
+        while not froze.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        thaw()
+
+    def thaw():
         if pidfile.exists() and pidfile.read_text().strip().isdigit():
             try:
                 os.kill(int(pidfile.read_text()), signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+    t = threading.Thread(target=thaw_later, daemon=True)
+    t.start()
+    try:
+        r = sentry.run(["--"] + ["sh", "-c", "echo started > marker"],
+                       env={"SENTRY_MIGRATE_CMD": str(script), "SENTRY_DB_WAIT": "20",
+                            "SENTRY_REQUIRE_COLUMNS": "proposals.visitor_session_id"}, timeout=60)
+    finally:
+        t.join(65)
+        thaw()
         try:
             frozen_pg.drop_db(db.name)
         except Exception:
