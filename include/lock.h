@@ -21,7 +21,8 @@
  * (waiting gates must not hold the connection slots the migration needs),
  * and tries again on a new one every second or so, with jitter; a
  * connection that cannot be made is retried for up to SENTRY_DB_WAIT (a
- * server restart or failover during the wait is survived). Every
+ * server restart or failover during the wait is survived), and never past
+ * the lock's own deadline (then it is the lock timeout). Every
  * LOCK_REPORT_S seconds it logs who holds the lock in its own database. */
 #ifndef SENTRY_LOCK_H
 #define SENTRY_LOCK_H
