@@ -8,10 +8,11 @@
                       (tests/netns.py) goes down: every packet is lost.
 
 Each has apply() and undo() (undo is safe to call more than once, and is
-always called in a finally), and shell(), a command line that applies it
-(then applied_by_shell(), so that undo() knows), for a migration command that makes the fault itself at a moment of its own
-choosing. hold_lock() takes an advisory lock in a database the way another
-gate would, over the server's unix socket.
+always called in a finally), and shell(), a command line that applies it,
+for a migration command that makes the fault itself at a moment of its own
+choosing (then applied_by_shell(), so that undo() knows). HeldLock takes an
+advisory lock in a database the way another gate would, over the server's
+unix socket.
 """
 
 import os

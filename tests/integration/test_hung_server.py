@@ -148,7 +148,6 @@ def enter_unlock(c, tmp_path):
     script = tmp_path / "hang-then-fail.sh"
     script.write_text("#!/bin/sh\n%s\necho hung the server\nexit 3\n" % c.fault.shell())
     script.chmod(0o755)
-    t = time.monotonic()
     run = c.sentry.popen([], env=dict(ENV, SENTRY_MIGRATE_CMD=str(script)), prefix=c.prefix)
     run.wait_for(r"^\[migrate\] hung the server$", timeout=30)
     c.fault.applied_by_shell()
@@ -163,7 +162,6 @@ def enter_verify(c, tmp_path):
     script.write_text("#!/bin/sh\n/usr/bin/flask db upgrade || exit 1\n%s\necho hung the server\n"
                       % c.fault.shell())
     script.chmod(0o755)
-    t = time.monotonic()
     run = c.sentry.popen(["--", "sh", "-c", "echo started > marker"],
                          env=dict(ENV, SENTRY_MIGRATE_CMD=str(script)), prefix=c.prefix)
     run.wait_for(r"^\[migrate\] hung the server$", timeout=60)

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from conftest import (BANNER_SUCCESS, HEAD, MARKER_CMD, Database, PgServer, assert_status_shape,
-                      make_sentry, pid_alive, wait_dead)
-from hang import HeldLock, wait_until
+from conftest import (HEAD, MARKER_CMD, Database, PgServer, assert_status_shape, make_sentry,
+                      wait_dead)
+from hang import HeldLock
 
 LOCK_KEY = 6161616161
 REQ = "proposals.visitor_session_id,conversions.proposal_id"

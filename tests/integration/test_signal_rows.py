@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from conftest import (DEFAULT_SIGNALS, HEAD, MARKER_CMD, assert_failed, assert_status_shape,
-                      pid_alive, wait_dead)
+from conftest import DEFAULT_SIGNALS, MARKER_CMD, assert_failed, assert_status_shape, wait_dead
 from hang import wait_until
 
 SIGNAL_S = 2.0  # "within a second", doubled for a loaded machine and the ASan build
