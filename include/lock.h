@@ -21,7 +21,8 @@
  * (waiting gates must not hold the connection slots the migration needs),
  * and tries again on a new one every second or so, with jitter; a
  * connection that cannot be made is retried for up to SENTRY_DB_WAIT (a
- * server restart or failover during the wait is survived). Every
+ * server restart or failover during the wait is survived), and never past
+ * the lock's own deadline (then it is the lock timeout). Every
  * LOCK_REPORT_S seconds it logs who holds the lock in its own database. */
 #ifndef SENTRY_LOCK_H
 #define SENTRY_LOCK_H
@@ -55,7 +56,9 @@ enum lock_rc lock_took(struct lock *l, const struct db_stmt *stmts, struct err *
  * transaction. Otherwise d is closed. */
 enum lock_rc lock_wait(struct lock *l, struct db *d, int64_t since, long wait_s, struct err *e);
 /* Ends the transaction (COMMIT, so that what the gate wrote under the lock
- * stays; a failed transaction rolls back), bounded, and closes nothing. */
+ * stays; a failed transaction rolls back), bounded, and closes nothing;
+ * when a gate signal is pending or comes meanwhile, it closes the
+ * connection instead (a rollback, at once). */
 void lock_release(struct lock *l, struct db *d);
 
 /* --- while the migration runs -------------------------------------------- */
@@ -91,6 +94,8 @@ void keeper_init(struct lock_keeper *k, struct lock *l, struct db *d, const char
 int keeper_fd(const struct lock_keeper *k, short *events, int64_t *deadline);
 /* Advances it; false once the lock is lost (k->e says why). */
 bool keeper_step(struct lock_keeper *k, short revents);
+/* Waits (bounded) for a beat still in flight, so that the connection is
+ * ready for the gate's next statements, and frees the keeper. */
 void keeper_free(struct lock_keeper *k);
 
 #endif

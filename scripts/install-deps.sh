@@ -8,7 +8,7 @@ set -eu
 DEFAULT_PKGS="gcc make pkg-config libpq-dev libcjson-dev libcmocka-dev
       postgresql postgresql-contrib python3 python3-flask-migrate python3-psycopg2 alembic python3-alembic
       python3-pytest python3-yaml gunicorn openssl util-linux procps iproute2
-      valgrind strace time"
+      valgrind strace time pgbouncer"
 PKGS=${*:-$DEFAULT_PKGS}
 
 missing=""

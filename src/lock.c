@@ -1,6 +1,7 @@
 /* lock: see lock.h. */
 #include "lock.h"
 #include "log.h"
+#include "signals.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -91,8 +92,22 @@ static enum lock_rc try_once(struct waiting *w, struct err *e)
     if (!w->d->conn) {
         if (w->lost_since < 0)
             w->lost_since = now;
-        long left = (long)((w->lost_since + w->d->wait_s * 1000 - now) / 1000);
+        /* The reconnect is bounded by SENTRY_DB_WAIT and by the lock's own
+         * deadline, whichever comes first: a server that stops answering
+         * while we wait is the lock timeout (75), not a 60 s hang. */
+        int64_t until = w->lost_since + w->d->wait_s * 1000;
+        bool lock_first = w->deadline < until;
+        if (lock_first)
+            until = w->deadline;
+        long left = (long)((until - now + 999) / 1000);
         enum db_rc rc = db_reconnect(w->d, left > 0 ? left : 0, e);
+        if (rc == DB_UNREACHABLE && lock_first && now_ms() >= w->deadline) {
+            char why[sizeof e->msg];
+            snprintf(why, sizeof why, "%s", e->msg);
+            err_set(e, "advisory lock %s not acquired within %llds (SENTRY_LOCK_WAIT): %s", w->l->keytext,
+                    (long long)((w->deadline - w->start) / 1000), why);
+            return LOCK_TIMEOUT;
+        }
         if (rc != DB_OK)
             return rc == DB_AUTH ? LOCK_AUTH : rc == DB_INTERRUPTED ? LOCK_INTERRUPTED : LOCK_UNREACHABLE;
     }
@@ -150,9 +165,17 @@ void lock_release(struct lock *l, struct db *d)
     if (!l->held || !d->conn)
         return;
     l->held = false;
+    /* A gate stopped by a signal commits nothing of its own and waits for
+     * nothing: closing the connection rolls the transaction back and ends
+     * the lock (a COMMIT could wait on a server that does not answer, and
+     * the signal must be acted on within a second). */
+    if (signals_gate_check()) {
+        db_close(d);
+        return;
+    }
     struct db_stmt s = DB_STMT("COMMIT", 0, NULL);
     struct err e = {{0}};
-    if (db_run(d, &s, 1, loop_after(RELEASE_WAIT_MS), 0, &e) != DBQ_OK)
+    if (db_run(d, &s, 1, loop_after(RELEASE_WAIT_MS), 1, &e) != DBQ_OK)
         log_note("ending the lock's transaction failed (%s); the lock ends with the connection", e.msg);
     else if (!db_ok(s.res))
         log_note("ending the lock's transaction failed (%s); it was rolled back", db_message(s.res));
@@ -299,23 +322,31 @@ bool keeper_step(struct lock_keeper *k, short revents)
     return lost(k, "the server did not answer for 20s");
 }
 
-/* A beat still under way when the migration ends is waited for (bounded),
- * so that its results cannot be taken for the next statements' answers. */
-void keeper_free(struct lock_keeper *k)
+/* A beat still in flight when the migration ends is answered before
+ * anything else is sent on the connection: in the pipeline its result and
+ * sync come first, and would be taken for the next statements' (the reads
+ * after the migration, one statement off). Bounded like any query; a beat
+ * not answered in time, or a signal, closes the connection. */
+static void finish_beat(struct lock_keeper *k)
 {
     int64_t deadline = db_deadline(k->db);
     short revents = 0;
     while (k->in_flight && k->db->conn) {
-        enum db_step st = db_advance(k->db, k->stmt, revents, &k->e);
-        if (st != DB_STEP_BUSY)
+        if (db_advance(k->db, k->stmt, revents, &k->e) != DB_STEP_BUSY)
             break;
         struct pollfd p = {.fd = PQsocket(k->db->conn), .events = db_events(k->db)};
-        if (loop_wait(&p, 1, deadline, 0) != WAIT_READY) {
-            db_abandon(k->db, DBQ_TIMEOUT, &k->e);
+        enum wait_rc w = loop_wait(&p, 1, deadline, 1);
+        if (w != WAIT_READY) {
+            db_abandon(k->db, w == WAIT_SIGNAL ? DBQ_INTERRUPTED : DBQ_TIMEOUT, &k->e);
             break;
         }
         revents = p.revents;
     }
     k->in_flight = false;
+}
+
+void keeper_free(struct lock_keeper *k)
+{
+    finish_beat(k);
     db_stmts_clear(k->stmt, KEEPER_STMTS);
 }

@@ -72,12 +72,12 @@ static void release(struct gate *g)
 
 static int fail(struct gate *g, const char *phase, int code)
 {
+    release(g); /* first: a signal that comes while it ends the lock counts too */
     int sig = signals_gate_check();
     if (sig) {
         err_set(&g->e, "interrupted by %s", signals_name(sig));
         code = EX_SIGNAL_BASE + sig;
     }
-    release(g);
     g->phase = phase;
     log_banner("FAILED (phase: %s)", phase);
     log_error("%s", g->e.msg);

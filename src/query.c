@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define CANCEL_WAIT_MS 1000
+#define CANCEL_SIGNAL_MS 400 /* a signal is acted on within a second */
 
 int64_t db_deadline(const struct db *d)
 {
@@ -77,15 +78,15 @@ static void cancel_free(void *p)
     PQfreeCancel(p);
 }
 
-/* Asks the server to stop the running statement, for at most a second: on a
+/* Asks the server to stop the running statement, for at most wait_ms: on a
  * server that does not answer, PQcancel would wait for ever. */
-static void cancel_bounded(PGconn *c)
+static void cancel_bounded(PGconn *c, int64_t wait_ms)
 {
     PGcancel *k = PQgetCancel(c);
     if (!k)
         return;
     struct bg_job *job = bg_start(cancel_call, k, cancel_free);
-    if (job && bg_wait(job, loop_after(CANCEL_WAIT_MS), 0) == WAIT_READY)
+    if (job && bg_wait(job, loop_after(wait_ms), 0) == WAIT_READY)
         PQfreeCancel(k);
     else if (!job)
         PQfreeCancel(k); /* no thread: better no cancel than an unbounded one */
@@ -102,8 +103,8 @@ static enum dbq_rc give_up(struct db *d, enum dbq_rc rc, struct err *e)
                 ? d->wait_s : (long)DB_QUERY_MIN_S);
     else
         err_set(e, "interrupted");
-    if (rc != DBQ_LOST)
-        cancel_bounded(d->conn);
+    if (rc != DBQ_LOST) /* after a signal, briefly: a live server answers a cancel in milliseconds */
+        cancel_bounded(d->conn, rc == DBQ_INTERRUPTED ? CANCEL_SIGNAL_MS : CANCEL_WAIT_MS);
     db_close(d);
     return rc;
 }

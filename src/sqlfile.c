@@ -1,6 +1,7 @@
 #include "sqlfile.h"
 #include "db.h"
 #include "log.h"
+#include "signals.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -289,6 +290,12 @@ enum sqlfile_rc sqlfile_apply(struct db *d, const struct sql_script *s, struct e
     enum sqlfile_rc rc = exec_simple(d, "BEGIN", e);
     for (size_t i = 0; rc == SQLFILE_OK && i < s->n; i++)
         rc = run_one(d, &s->v[i], e);
+    /* A signal that came after the last statement: no COMMIT is sent (once
+     * sent, the server may commit it whatever the gate does next). */
+    if (rc == SQLFILE_OK && signals_gate_check()) {
+        err_set(e, "interrupted");
+        rc = SQLFILE_INTERRUPTED;
+    }
     if (rc == SQLFILE_OK)
         return exec_simple(d, "COMMIT", e);
     if (d->conn) {

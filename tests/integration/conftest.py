@@ -53,6 +53,24 @@ BANNER_VERIFY = "=== MIGRATION SENTRY: verifying required columns ==="
 BANNER_SUCCESS = "=== MIGRATION SENTRY: success ==="
 MARKER_CMD = ["sh", "-c", "echo started > marker"]
 
+# The harness must not depend on how the suite was started: from `nohup`
+# (HUP ignored) or a script's `&` (INT and QUIT ignored), those dispositions
+# would reach every process a test starts, and the sentry keeps inherited
+# ignores (as the contract says). So what the tests start gets the default
+# disposition of the signals they send, by exec'ing through env(1) (an exec,
+# not a fork: the pid a test sees is the program's own), and an empty signal
+# mask, from this process (which blocks nothing itself).
+DEFAULT_SIGNALS = ["/usr/bin/env", "--default-signal=HUP,INT,QUIT,TERM,PIPE"]
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def default_signals():
+    """For a forked child before it execs (pty.fork, preexec_fn): the same
+    reset as DEFAULT_SIGNALS, in place."""
+    for s in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
 
 def banner_failed(phase):
     return "=== MIGRATION SENTRY: FAILED (phase: %s) ===" % phase
@@ -254,13 +272,15 @@ class Sentry:
                 path = argv[i + 1]
         return path
 
-    def run(self, args, env=None, timeout=60, secrets=(), cwd=None):
+    def run(self, args, env=None, timeout=60, secrets=(), cwd=None, prefix=()):
+        """PREFIX: argv run before the sentry's (e.g. `ip netns exec NS`), which
+        must exec it (keep its pid)."""
         argv = [self.binary] + [str(a) for a in args]
         full_env = self.env(env)
         cwd = Path(cwd) if cwd else self.cwd
         t0 = time.monotonic()
         try:
-            p = subprocess.run(argv, cwd=str(cwd), env=full_env, stdin=subprocess.DEVNULL,
+            p = subprocess.run(DEFAULT_SIGNALS + list(prefix) + argv, cwd=str(cwd), env=full_env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired as e:
@@ -288,19 +308,20 @@ class Sentry:
                 if r.status_path.name in f.name and f != r.status_path:
                     raise AssertionError("leftover file beside the status file: %s" % f)
 
-    def popen(self, args, env=None):
-        return Running(self, args, env)
+    def popen(self, args, env=None, prefix=()):
+        return Running(self, args, env, prefix)
 
 
 class Running:
     """A sentry started in the background; stderr collected line by line."""
 
-    def __init__(self, sentry, args, env):
+    def __init__(self, sentry, args, env, prefix=()):
         self.sentry = sentry
         self.args = args
         self.env = sentry.env(env)
         self.argv = [sentry.binary] + [str(a) for a in args]
-        self.proc = subprocess.Popen(self.argv, cwd=str(sentry.cwd), env=self.env,
+        self.proc = subprocess.Popen(DEFAULT_SIGNALS + list(prefix) + self.argv,
+                                     cwd=str(sentry.cwd), env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True)
         self.t0 = time.monotonic()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_dead
+from conftest import DEFAULT_SIGNALS, default_signals, wait_dead
 
 UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"]
 
@@ -45,7 +45,8 @@ class Init:
         self.tmp = tmp
 
     def argv(self, cmd, pid1=True, flags=()):
-        return (UNSHARE if pid1 else []) + [self.sentry.binary] + list(flags) + ["--"] + list(cmd)
+        return (DEFAULT_SIGNALS + (UNSHARE if pid1 else []) + [self.sentry.binary] + list(flags)
+                + ["--"] + list(cmd))
 
     def run(self, cmd, pid1=True, flags=(), timeout=30, env=None, **kw):
         e = dict(self.env, **(env or {}))
@@ -280,7 +281,8 @@ def test_interactive_ctrl_c_reaches_the_command(init):
     pid, fd = pty.fork()
     if pid == 0:
         os.chdir(str(init.sentry.cwd))
-        os.execve("/usr/bin/unshare", argv, init.env)
+        default_signals()
+        os.execve(argv[0], argv, init.env)
     out = b""
     deadline = time.monotonic() + 20
     sent = False
