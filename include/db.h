@@ -51,6 +51,9 @@ struct db {
 enum db_rc db_connect(const char *conninfo, const char *extra_options, long wait_s,
                       struct db *out, struct err *e);
 void db_close(struct db *d);
+/* Whether the conninfo names several hosts and no target_session_attrs:
+ * then the gate, and the migration command, ask for the primary. */
+bool db_wants_primary(const char *conninfo);
 /* A new session like the last one (after db_close or a lost connection),
  * waiting up to wait_s seconds. */
 enum db_rc db_reconnect(struct db *d, long wait_s, struct err *e);
@@ -95,6 +98,9 @@ enum db_step db_advance(struct db *d, struct db_stmt *stmts, short revents, stru
 /* Gives up on the statements under way (DBQ_TIMEOUT or DBQ_INTERRUPTED):
  * cancels them, bounded, and closes the connection. */
 enum dbq_rc db_abandon(struct db *d, enum dbq_rc why, struct err *e);
+/* Sends sql and closes the connection without waiting for its answer (the
+ * server runs it, then sees the connection end). */
+void db_close_after(struct db *d, const char *sql);
 /* One statement; *res is the caller's to PQclear. */
 enum dbq_rc db_exec(struct db *d, const char *sql, int nparams, const char *const *params,
                     PGresult **res, struct err *e);

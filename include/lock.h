@@ -42,6 +42,7 @@ struct lock {
     char keytext[24];
     const char *params[1];
     bool held;
+    bool wrote;  /* something was written under it: the release commits */
 };
 
 void lock_init(struct lock *l, int64_t key);
@@ -55,8 +56,9 @@ enum lock_rc lock_took(struct lock *l, const struct db_stmt *stmts, struct err *
  * on new connections as above. LOCK_OK: d is connected, in the lock's
  * transaction. Otherwise d is closed. */
 enum lock_rc lock_wait(struct lock *l, struct db *d, int64_t since, long wait_s, struct err *e);
-/* Ends the transaction (COMMIT, so that what the gate wrote under the lock
- * stays; a failed transaction rolls back), bounded, and closes nothing;
+/* Ends the transaction: COMMIT when the gate wrote under the lock (so that
+ * it stays; a failed transaction rolls back), bounded, and closes nothing;
+ * otherwise a ROLLBACK not waited for, and the connection closed;
  * when a gate signal is pending or comes meanwhile, it closes the
  * connection instead (a rollback, at once). */
 void lock_release(struct lock *l, struct db *d);

@@ -61,11 +61,12 @@ struct migrate_plan {
 enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *r, struct err *e);
 
 /* The command's environment: the sentry's, with PGAPPNAME set to
- * MIGRATE_APPNAME unless already set, and, when lock_timeout_s > 0,
- * "-c lock_timeout=Ns" added to PGOPTIONS. NULL-terminated; free with
+ * MIGRATE_APPNAME unless already set, when lock_timeout_s > 0
+ * "-c lock_timeout=Ns" added to PGOPTIONS, and with `primary`
+ * PGTARGETSESSIONATTRS=read-write. NULL-terminated; free with
  * migrate_env_free. */
 #define MIGRATE_APPNAME "migration-sentry/migrate"
-char **migrate_env(long lock_timeout_s);
+char **migrate_env(long lock_timeout_s, bool primary);
 void migrate_env_free(char **env);
 /* The application_name the command's sessions have. */
 const char *migrate_appname(void);

@@ -58,6 +58,16 @@ static const char *opt(PQconninfoOption *o, const char *key)
     return NULL;
 }
 
+bool db_wants_primary(const char *conninfo)
+{
+    PQconninfoOption *o = PQconninfoParse(conninfo, NULL);
+    const char *host = opt(o, "host") ? opt(o, "host") : getenv("PGHOST");
+    bool several = host && strchr(host, ',') && !opt(o, "target_session_attrs") &&
+                   !getenv("PGTARGETSESSIONATTRS");
+    PQconninfoFree(o);
+    return several;
+}
+
 /* The parameter arrays: defaults the URL may override, then the URL (its
  * values win over what comes before it), then what the gate insists on. */
 struct params {
@@ -78,13 +88,12 @@ static void build(struct params *p, const char *conninfo, const char *extra, con
 {
     memset(p, 0, sizeof *p);
     PQconninfoOption *o = PQconninfoParse(conninfo, NULL);
-    const char *host = opt(o, "host") ? opt(o, "host") : getenv("PGHOST");
     put(p, "application_name", "migration-sentry");
     put(p, "keepalives", "1");
     put(p, "keepalives_idle", "10");
     put(p, "keepalives_interval", "5");
     put(p, "keepalives_count", "3");
-    if (host && strchr(host, ',') && !opt(o, "target_session_attrs") && !getenv("PGTARGETSESSIONATTRS"))
+    if (db_wants_primary(conninfo))
         put(p, "target_session_attrs", "read-write");
     put(p, "dbname", conninfo);
     if (extra) {

@@ -11,7 +11,7 @@
 
 #define RETRY_FIRST_MS 250
 #define RETRY_CAP_MS 1000
-#define RELEASE_WAIT_MS 5000
+#define RELEASE_WAIT_MS 2000 /* a COMMIT not answered by then: the server hangs */
 
 void lock_init(struct lock *l, int64_t key)
 {
@@ -171,6 +171,13 @@ void lock_release(struct lock *l, struct db *d)
      * the signal must be acted on within a second). */
     if (signals_gate_check()) {
         db_close(d);
+        return;
+    }
+    /* Nothing written under the lock (the no-op gate): no answer to wait
+     * for; the ROLLBACK ends the transaction, and a pooler's server
+     * connection goes back to its pool clean. */
+    if (!l->wrote) {
+        db_close_after(d, "ROLLBACK");
         return;
     }
     struct db_stmt s = DB_STMT("COMMIT", 0, NULL);

@@ -298,8 +298,11 @@ static void load_heads(struct gate *g)
 static void record_history(struct gate *g)
 {
     struct err e = {{0}};
-    if (g->use_history && g->lock.held && history_record(&g->hist, &g->db, &e) != DBQ_OK)
+    if (!g->use_history || !g->lock.held || g->hist.recorded)
+        return;
+    if (history_record(&g->hist, &g->db, &e) != DBQ_OK)
         log_warn("the revision history was not recorded: %s", e.msg);
+    g->lock.wrote |= g->hist.recorded;
 }
 
 /* The verdict with the history's word on the rows no script defines: the
@@ -357,6 +360,7 @@ static int broken_chain(struct gate *g, const struct strlist *unknown, bool *at)
         if (!rc) {
             log_banner("RECOVERED: %s rewritten from %s to heads %s", g->vt.name, u, h);
             g->recovered = true;
+            g->lock.wrote = true;
             rc = read_database(g, "migrate");
             *at = true;
         }
@@ -444,7 +448,7 @@ static int run_migration(struct gate *g)
     struct lock_keeper k;
     keeper_init(&k, &g->lock, &g->db, migrate_appname(), lock_timeout);
     struct migrate_watch w = {keeper_fd_cb, keeper_step_cb, &k};
-    char **env = migrate_env(lock_timeout);
+    char **env = migrate_env(lock_timeout, db_wants_primary(c->db.conninfo));
     struct migrate_plan plan = {strlist_argv((struct strlist *)&c->migrate_argv), env,
                                 c->migrate_timeout, c->migrate_retries, &w};
     enum migrate_rc rc = migrate_run(&plan, &g->mig, &g->e);

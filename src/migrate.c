@@ -361,12 +361,12 @@ const char *migrate_appname(void)
     return v && *v ? v : MIGRATE_APPNAME;
 }
 
-char **migrate_env(long lock_timeout_s)
+char **migrate_env(long lock_timeout_s, bool primary)
 {
     size_t n = 0;
     while (environ[n])
         n++;
-    char **env = xcalloc(n + 3, sizeof *env);
+    char **env = xcalloc(n + 4, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (!(lock_timeout_s > 0 && strncmp(environ[i], "PGOPTIONS=", 10) == 0))
@@ -382,6 +382,8 @@ char **migrate_env(long lock_timeout_s)
                 env[i][10] = '\0'; /* an empty one: replaced below */
         env[k++] = xstrdup("PGAPPNAME=" MIGRATE_APPNAME);
     }
+    if (primary) /* the URL names several hosts: the migration, like the gate, wants the primary */
+        env[k++] = xstrdup("PGTARGETSESSIONATTRS=read-write");
     env[k] = NULL;
     return env;
 }

@@ -200,6 +200,15 @@ enum dbq_rc db_run(struct db *d, struct db_stmt *s, size_t n, int64_t deadline, 
     }
 }
 
+void db_close_after(struct db *d, const char *sql)
+{
+    struct db_stmt s = DB_STMT(sql, 0, NULL);
+    struct err ignored = {{0}};
+    if (d->conn && d->done == d->pending && db_send(d, &s, 1, &ignored) == 0)
+        (void)PQflush(d->conn); /* what does not fit the socket now is not waited for */
+    db_close(d);
+}
+
 enum dbq_rc db_abandon(struct db *d, enum dbq_rc why, struct err *e)
 {
     return give_up(d, why, e);
