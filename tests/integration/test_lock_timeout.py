@@ -324,3 +324,38 @@ def test_migration_altering_the_version_table(sentry, at_rev1):
     assert at_rev1.alembic_version() == HEAD
     assert at_rev1.psql("SELECT character_maximum_length FROM information_schema.columns"
                         " WHERE table_name = 'alembic_version' AND column_name = 'version_num'") == "64"
+
+
+# ------------------------------------------------ through a real PgBouncer
+
+import pgbouncer  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=[(), ("options",)], ids=["refuses-options", "ignores-options"])
+def tx_bouncer(request, pg):
+    why = pgbouncer.available()
+    if why:
+        pytest.fail(why, pytrace=False)
+    with pgbouncer.PgBouncer(pg, pool_mode="transaction", ignore_startup_parameters=request.param) as b:
+        yield b
+
+
+def test_through_pgbouncer_the_log_says_whether_it_applied(tx_bouncer, sentry, db):
+    """PgBouncer (transaction pooling) refuses the `options` startup
+    parameter unless told to ignore it, and then drops it silently. Either
+    way the migration runs, without lock_timeout, and the log says so; it
+    never claims the setting applied."""
+    url = tx_bouncer.url_for(db.name)
+    r, seen = probe(sentry, {"DATABASE_URL": url})
+    assert r.rc == 0, r
+    assert seen["lock_timeout"] == "0", seen  # the server's default: nothing got through
+    assert "lock_timeout" not in seen["PGOPTIONS"], seen  # nor was it passed on
+    assert seen["application_name"] == "migration-sentry/migrate", seen
+    claims = [l for l in r.lines if "lock_timeout 5s (SENTRY_MIGRATE_LOCK_TIMEOUT)" in l]
+    assert not claims, claims
+    word = "refuses" if not tx_bouncer.ignore else "drops"
+    assert any("lock_timeout NOT applied" in l and word in l for l in r.lines), r
+    assert db.alembic_version() == HEAD
+    # and the no-op gate through it afterwards
+    again = sentry.run([], env={"DATABASE_URL": url})
+    assert again.rc == 0 and again.status["migration"]["skipped"] == "database already at heads", again
