@@ -328,7 +328,9 @@ def test_server_messages_not_utf8(sentry, db, pg, ascii_db, tmp_path, empty_vers
                    env=dict(env, SENTRY_MIGRATIONS_DIR=str(empty_versions)))
     assert_all_clean(r)
     st = r.stdout_json
-    assert r.rc == 65, r  # the revision is unknown; the column itself is found
+    # an empty versions folder gives unknown heads (issue 9): the revision is
+    # not judged; the column itself is found
+    assert r.rc == 0, r
     assert list(st["checks"].values()) == [True], st
 
 
