@@ -4,7 +4,10 @@ its limit").
 
     gate_measure.py WORK_DIR PLAIN_URL TLS_URL ROUNDS COLUMNS LABEL=GATE_BIN:LIMIT_BIN...
 
-WORK_DIR holds app/ (the sample app, migrated to its heads on both servers). Each build
+WORK_DIR holds app/ (the sample app, migrated to its heads on both servers). The ratio is
+the no-op gate's: run in a copy of it without migrations/schema.json (app-noschema/); the
+gate with the sample's schema file is measured beside it, against its own budget (issue 13:
+at most 1.3x the no-op gate). Each build
 (a gate and the limit linked the same way) gets one long-lived LIMIT_BIN process
 (bench/limit.c) that does all its timing: the gate's figure is posix_spawn to waitpid
 with no Python in it, and the limit's connections are warm. Each round runs every case
@@ -15,6 +18,7 @@ this shared machine hits every case alike; medians over ROUNDS rounds.
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,9 +26,11 @@ import sys
 work, plain_url, tls_url, rounds, columns = sys.argv[1:6]
 builds = [(b.split("=", 1)[0], *b.split("=", 1)[1].split(":", 1)) for b in sys.argv[6:]]
 rounds = int(rounds)
-app_dir = os.path.join(work, "app")
+schema_app_dir = os.path.join(work, "app")
+app_dir = os.path.join(work, "app-noschema")
 status_file = os.path.join(work, "status.json")
 TARGET = 2.0
+SCHEMA_TARGET = 1.3
 MAX_SIZE = 4 * 1024 * 1024
 ENV = {
     "PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8",
@@ -50,14 +56,15 @@ CASES = {
     "gate tls": ("G", tls_url), "limit tls": ("C", tls_url),
     "gate disable": ("G", disable_url), "limit disable": ("C", disable_url),
     "scram": ("S", "4096"),
+    "gate schema": ("G", plain_url),  # in schema_app_dir, by its own limit process
 }
 
 
 class Limit:
     """A long-lived bench/limit process: one command line in, one answer line out."""
 
-    def __init__(self, limit_bin, gate_bin):
-        self.p = subprocess.Popen([limit_bin, "--", gate_bin] + FLAGS, cwd=app_dir, env=ENV,
+    def __init__(self, limit_bin, gate_bin, cwd):
+        self.p = subprocess.Popen([limit_bin, "--", gate_bin] + FLAGS, cwd=cwd, env=ENV,
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   universal_newlines=True)
 
@@ -83,25 +90,30 @@ def check_status():
     return st
 
 
-def warm_up(gate_bin, limit):
+def warm_up(gate_bin, limit, schema_limit):
     """One uncounted run of each case; the gate's log must show the no-op path."""
-    for url in (plain_url, tls_url, disable_url):
-        p = subprocess.run([gate_bin] + FLAGS, cwd=app_dir, env=dict(ENV, DATABASE_URL=url),
+    for url, cwd in ((plain_url, app_dir), (tls_url, app_dir), (disable_url, app_dir),
+                     (plain_url, schema_app_dir)):
+        p = subprocess.run([gate_bin] + FLAGS, cwd=cwd, env=dict(ENV, DATABASE_URL=url),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=120)
         log = p.stdout.decode(errors="replace")
         if p.returncode != 0 or "already at heads" not in log:
             die("%s did not take the no-op path (exit %d):\n%s" % (gate_bin, p.returncode, log))
-    for letter, arg in CASES.values():
-        limit.ask(letter, arg)
+    for case, (letter, arg) in CASES.items():
+        (schema_limit if case == "gate schema" else limit).ask(letter, arg)
 
 
 def measure():
     """{(build, case): [ms]}, {(build, case): [connect ms]}, the last status file."""
-    limits = {}
+    if not os.path.isdir(app_dir):
+        shutil.copytree(schema_app_dir, app_dir)
+        os.unlink(os.path.join(app_dir, "migrations", "schema.json"))
+    limits, schema_limits = {}, {}
     for label, gate_bin, limit_bin in builds:
-        limits[label] = Limit(limit_bin, gate_bin)
-        warm_up(gate_bin, limits[label])
+        limits[label] = Limit(limit_bin, gate_bin, app_dir)
+        schema_limits[label] = Limit(limit_bin, gate_bin, schema_app_dir)
+        warm_up(gate_bin, limits[label], schema_limits[label])
     samples = {(b, c): [] for b in limits for c in CASES}
     connect_only = {(b, c): [] for b in limits for c in CASES}
     cpu = {(b, c): [] for b in limits for c in CASES}
@@ -112,7 +124,7 @@ def measure():
         rng.shuffle(order)
         for build, case in order:
             letter, arg = CASES[case]
-            got = limits[build].ask(letter, arg)
+            got = (schema_limits if case == "gate schema" else limits)[build].ask(letter, arg)
             samples[(build, case)].append(got[0])
             if letter == "G":
                 if int(got[1]) != 0:
@@ -122,7 +134,7 @@ def measure():
             elif letter == "C":
                 connect_only[(build, case)].append(got[1])
                 cpu[(build, case)].append(got[2])
-    for limit in limits.values():
+    for limit in list(limits.values()) + list(schema_limits.values()):
         limit.close()
     return samples, connect_only, cpu, st
 
@@ -163,7 +175,8 @@ def report_build(samples, connect_only, cpu, build, gate_bin, limit_bin):
     print("[%s] limit: %s" % (build, limit_bin))
     print("  %-58s %8s %8s %8s %8s" % ("", "median", "min", "p90", "IQR"))
     print("plain: the URL as given (sslmode=prefer), the server has no TLS")
-    print(row("gate, no-op (static binary, spawn to exit)", s("gate plain")))
+    print(row("gate, no-op (static binary, spawn to exit; required columns, no schema file)",
+              s("gate plain")))
     print(row("limit: connect + SELECT 1 + close, in-process", s("limit plain")))
     print(row("  of which the connect", connect_only[(build, "limit plain")]))
     print(ratio(samples, build, "plain")[1])
@@ -176,6 +189,11 @@ def report_build(samples, connect_only, cpu, build, gate_bin, limit_bin):
     print(ratio(samples, build, "tls")[1])
     print(cpu_row("gate's CPU time (user + system)", cpu[(build, "gate tls")]))
     print(cpu_row("limit's CPU time (user + system)", cpu[(build, "limit tls")]))
+    print("the no-op gate with the sample app's schema file (migrations/schema.json)")
+    print(row("gate, no-op, schema file held against the database", s("gate schema")))
+    sr = statistics.median(s("gate schema")) / statistics.median(s("gate plain"))
+    print("  %-58s %8.2f   target <= %.1f: %s" % ("ratio to the no-op gate without it (medians)", sr,
+                                                  SCHEMA_TARGET, "MET" if sr <= SCHEMA_TARGET else "NOT MET"))
     print("for reference")
     print(row("gate, sslmode=disable (no SSLRequest round trip)", s("gate disable")))
     print(row("limit, sslmode=disable", s("limit disable")))

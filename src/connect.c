@@ -108,9 +108,10 @@ static void build(struct params *p, const char *conninfo, const char *extra, con
     PQconninfoFree(o);
 }
 
-/* SCRAM's nonce (and TLS) draw on OpenSSL's random generator, whose first
- * use sets it up: a few milliseconds that would otherwise come after the
- * server has answered. Done here, while the server forks the backend. */
+/* SCRAM's nonce draws on OpenSSL's random generator, whose first use sets
+ * it up: a few milliseconds that would otherwise come after the server has
+ * answered. Done once the startup packet is out, while the server sets up
+ * the backend and looks up how to authenticate us. */
 static void warm_random(void)
 {
     static bool warm;
@@ -136,6 +137,8 @@ static PGconn *poll_connect(PGconn *c, int64_t deadline, enum verdict *v, char *
             return NULL;
         }
         st = PQconnectPoll(c);
+        if (st == PGRES_POLLING_READING && PQstatus(c) == CONNECTION_AWAITING_RESPONSE)
+            warm_random();
     }
     const char *m = c ? PQerrorMessage(c) : "out of memory";
     *why = xstrndup(m, strcspn(m, "\n"));
@@ -171,7 +174,6 @@ static PGconn *attempt(const char *conninfo, const char *extra, int64_t deadline
     PGconn *c = PQconnectStartParams(p.k, p.v, 1);
     if (c) /* before it completes: the server may send notices during start-up */
         PQsetNoticeProcessor(c, notice_to_log, NULL);
-    warm_random();
     c = poll_connect(c, deadline, v, why);
     free(p.options);
     resolved_free(&r);

@@ -52,8 +52,7 @@ struct gate {
     bool recovered;
     bool *present;                   /* per required column, from the last read */
     char probe_options[48];          /* "-c lock_timeout=5s" for the gate's own session */
-    char probe_secs[24];
-    const char *probe_params[1];
+    char probe_shown[24];            /* how PostgreSQL shows that setting: "5s", "1min" */
     bool lock_timeout_carried;       /* the connection path passes startup options on */
     struct schema_file schema;       /* the schema file, read at config (path NULL: none) */
     struct strlist schema_diffs;     /* what verify found different from it */
@@ -232,8 +231,7 @@ static size_t probe_stmt(struct gate *g, struct db_stmt *s)
 {
     if (!*g->probe_options || g->db.extra_refused)
         return 0;
-    *s = DB_STMT("SELECT pg_catalog.current_setting('lock_timeout')::interval = ($1 || ' seconds')::interval",
-                 1, g->probe_params);
+    *s = DB_STMT("SELECT pg_catalog.current_setting('lock_timeout')", 0, NULL);
     return 1;
 }
 
@@ -257,7 +255,7 @@ static enum lock_rc first_round_trip(struct gate *g, int *rc)
     else if (lr != LOCK_BUSY)
         *rc = lock_failed(g, lr);
     if (q == DBQ_OK && p)
-        g->lock_timeout_carried = db_ok(s[probe].res) && strcmp(PQgetvalue(s[probe].res, 0, 0), "t") == 0;
+        g->lock_timeout_carried = db_ok(s[probe].res) && strcmp(PQgetvalue(s[probe].res, 0, 0), g->probe_shown) == 0;
     db_stmts_clear(s, n);
     return lr;
 }
@@ -680,6 +678,20 @@ static int run_supervise_only(int argc, char **argv)
     return command_exit(argv + cmd + 1, grace, true);
 }
 
+/* A number of seconds as PostgreSQL shows a time setting: in the largest
+ * unit that divides it (5s, 90s, 1min, 2h, 1d). */
+static void guc_seconds(long s, char *buf, size_t n)
+{
+    static const struct { long secs; const char *unit; } units[] = {
+        {86400, "d"}, {3600, "h"}, {60, "min"}, {1, "s"},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (s % units[i].secs == 0) {
+            snprintf(buf, n, "%ld%s", s / units[i].secs, units[i].unit);
+            return;
+        }
+}
+
 static void gate_init(struct gate *g, const struct config *c)
 {
     memset(g, 0, sizeof *g);
@@ -690,8 +702,7 @@ static void gate_init(struct gate *g, const struct config *c)
     lock_init(&g->lock, c->lock_key);
     if (c->cmd == CMD_GATE && !c->no_migrate && c->migrate_lock_timeout > 0) {
         snprintf(g->probe_options, sizeof g->probe_options, "-c lock_timeout=%lds", c->migrate_lock_timeout);
-        snprintf(g->probe_secs, sizeof g->probe_secs, "%ld", c->migrate_lock_timeout);
-        g->probe_params[0] = g->probe_secs;
+        guc_seconds(c->migrate_lock_timeout, g->probe_shown, sizeof g->probe_shown);
     }
     version_table_init(&g->vt, c->version_table, c->version_table_schema);
     verify_query_init(&g->vq, &c->columns);

@@ -102,13 +102,13 @@ void columns_free(struct columns *c)
 }
 
 /* One statement for every column: the names travel as three text arrays,
- * query parameters like any other, never pasted into the SQL. */
+ * query parameters like any other, never pasted into the SQL (quote_ident
+ * and to_regclass find the table through the catalog caches, which a new
+ * backend plans faster than a join of the catalogs). */
 static const char COLUMNS_SQL[] =
     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
-    " JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
-    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE n.nspname = x.s AND c.relname = x.t AND a.attname = x.c"
-    " AND a.attnum > 0 AND NOT a.attisdropped)"
+    " WHERE a.attrelid = pg_catalog.to_regclass(pg_catalog.quote_ident(x.s) || '.' ||"
+    " pg_catalog.quote_ident(x.t)) AND a.attname = x.c AND a.attnum > 0 AND NOT a.attisdropped)"
     " FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(s, t, c, i)"
     " ORDER BY x.i";
 
