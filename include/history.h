@@ -30,6 +30,7 @@ struct history {
     char *insert_arrays[3];     /* revisions, down_revisions, depends_on */
     const char *insert_params[4];
     bool recorded;              /* the first round trip found every head recorded */
+    PGresult *rows;             /* the table as read, once a gate (history_judge) */
 };
 
 /* For the given version table schema (NULL: the search path's) and the

@@ -82,6 +82,7 @@ void history_free(struct history *h)
     free(h->create_sql);
     free(h->insert_sql);
     free(h->heads_array);
+    PQclear(h->rows);
     for (int k = 0; k < 3; k++)
         free(h->insert_arrays[k]);
     memset(h, 0, sizeof *h);
@@ -240,10 +241,12 @@ static size_t load_rows(const PGresult *r, struct row **out)
     return n;
 }
 
-enum dbq_rc history_judge(struct history *h, struct db *d, const struct heads *scripts,
-                          const struct strlist *unknown, struct strlist *ahead,
-                          struct strlist *reached, struct strlist *behind, struct err *e)
+/* The whole table, read once a gate: it only grows, and only under the
+ * lock this gate holds (or, for check, may as well be read once). */
+static enum dbq_rc read_rows(struct history *h, struct db *d, struct err *e)
 {
+    if (h->rows)
+        return DBQ_OK;
     struct db_stmt s[3] = {
         DB_STMT("SAVEPOINT sentry_reads", 0, NULL),
         DB_STMT(h->rows_sql, 0, NULL),
@@ -252,15 +255,30 @@ enum dbq_rc history_judge(struct history *h, struct db *d, const struct heads *s
     bool in_lock = PQtransactionStatus(d->conn) == PQTRANS_INTRANS;
     enum dbq_rc q = in_lock ? db_run(d, s, 3, db_deadline(d), 1, e)
                             : db_run(d, s + 1, 1, db_deadline(d), 1, e);
+    if (q == DBQ_OK && !db_ok(s[1].res) && strcmp(db_sqlstate(s[1].res), "42P01") != 0)
+        log_warn("cannot read the revision history in %s (%s): revisions no script defines "
+                 "count as a broken chain", h->qualified, db_message(s[1].res));
     if (q == DBQ_OK) {
-        struct row *rows;
-        size_t n = load_rows(s[1].res, &rows);
-        for (size_t i = 0; i < unknown->n; i++)
-            strlist_push(walk(rows, n, scripts, unknown->v[i], reached) ? ahead : behind, unknown->v[i]);
-        for (size_t i = 0; i < n; i++)
-            strlist_free(&rows[i].parents);
-        free(rows);
+        h->rows = s[1].res; /* a missing table: no rows */
+        s[1].res = NULL;
     }
     db_stmts_clear(s, 3);
     return q;
+}
+
+enum dbq_rc history_judge(struct history *h, struct db *d, const struct heads *scripts,
+                          const struct strlist *unknown, struct strlist *ahead,
+                          struct strlist *reached, struct strlist *behind, struct err *e)
+{
+    enum dbq_rc q = read_rows(h, d, e);
+    if (q != DBQ_OK)
+        return q;
+    struct row *rows;
+    size_t n = load_rows(h->rows, &rows);
+    for (size_t i = 0; i < unknown->n; i++)
+        strlist_push(walk(rows, n, scripts, unknown->v[i], reached) ? ahead : behind, unknown->v[i]);
+    for (size_t i = 0; i < n; i++)
+        strlist_free(&rows[i].parents);
+    free(rows);
+    return DBQ_OK;
 }
