@@ -27,6 +27,8 @@ import uuid
 
 import pytest
 
+from pgserver import PASSWORD
+
 from conftest import Database, PgServer, assert_failed, make_sentry
 from hang import Drop, Freeze, HeldLock
 import netns
@@ -196,7 +198,11 @@ def test_hung_server_ends_within_its_deadline(case, tmp_path, state):
     assert st["phase"] != "done"
 
 
-@pytest.mark.parametrize("state", list(STATES))
+# The unlock is left out: a gate that wrote nothing under the lock (the
+# failed migration of enter_unlock) no longer waits for the server to answer
+# its ROLLBACK, so it has ended before any signal could come; the deadline
+# test above shows it ending at once.
+@pytest.mark.parametrize("state", [s for s in STATES if s != "unlock"])
 def test_sigterm_while_the_server_hangs(case, tmp_path, state):
     """Base (69ed80c): SIGTERM was not acted on while a libpq call blocked:
     3.5 s in a connect attempt (the rest of libpq's connect_timeout), and
@@ -318,7 +324,7 @@ def dns_hole():
 
 
 def dns_gate(sentry, ns):
-    url = "postgresql://sentry:s3cret-Pa55w0rd@db.blackhole.test:5432/app"
+    url = "postgresql://sentry:%s@db.blackhole.test:5432/app" % PASSWORD
     return sentry.popen([], env={"DATABASE_URL": url, "SENTRY_DB_WAIT": str(DB_WAIT)},
                         prefix=ns.exec_prefix)
 

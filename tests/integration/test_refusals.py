@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+from pgserver import PASSWORD
+
 from conftest import HEAD, MARKER_CMD, Database, PgServer, assert_failed, make_sentry
 from hang import HeldLock, wait_until
 from pgserver import _runuser, free_port
@@ -105,7 +107,7 @@ def tls_db(tls_pg):
 
 
 def url(port, db, host="127.0.0.1", query=""):
-    return "postgresql://sentry:%s@%s:%s/%s%s" % ("s3cret-Pa55w0rd", host, port, db, query)
+    return "postgresql://sentry:%s@%s:%s/%s%s" % (PASSWORD, host, port, db, query)
 
 
 def replayed(standby, db, sql, want):
@@ -149,7 +151,7 @@ def test_multi_host_url_asks_for_the_primary(tls_db, standby, sentry_bin, app_di
     the lock there, where it excluded nothing on the primary."""
     replayed(standby, tls_db.name, "SELECT 1", "1")
     sentry = make_sentry(sentry_bin, app_dir, tmp_path, tls_db)
-    multi = "postgresql://sentry:s3cret-Pa55w0rd@/%s?host=127.0.0.1,127.0.0.1&port=%d,%d" % (
+    multi = "postgresql://sentry:" + PASSWORD + "@/%s?host=127.0.0.1,127.0.0.1&port=%d,%d" % (
         tls_db.name, standby.port, tls_db.pg.port)
     # the migration command first checks that the gate's lock is on the primary
     check = tmp_path / "lock-on-primary-then-migrate.sh"

@@ -41,7 +41,8 @@ def test_sigterm_after_the_command_exited_while_a_leftover_holds_its_output(sent
     Base (69ed80c): the signal was swallowed: the gate reported success and
     started the app."""
     cmd = write_script(tmp_path / "migrate-and-leave.sh",
-                       "g=$PPID\n/usr/bin/flask db upgrade || exit 1\n"
+                       # the gate: the parent of the guard that leads the command's group
+                       "g=$(cut -d' ' -f4 /proc/$PPID/stat)\n/usr/bin/flask db upgrade || exit 1\n"
                        "{ sleep 0.3; kill -TERM $g; exec sleep 30; } &\n"
                        "echo $! > %s/leftover.pid\necho migrated\nexit 0\n" % tmp_path)
     r = sentry.run(["--"] + MARKER_CMD, env={"SENTRY_MIGRATE_CMD": cmd}, timeout=60)
