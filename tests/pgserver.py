@@ -228,7 +228,8 @@ class PgServer:
             self.psql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (ROLE, PASSWORD), db="postgres")
             self.psql("CREATE DATABASE %s OWNER %s" % (DBNAME, ROLE), db="postgres")
         else:  # a cluster kept from an earlier run (make demo) gets today's password
-            self.psql("ALTER ROLE %s PASSWORD '%s'" % (ROLE, PASSWORD), db="postgres")
+            self.psql("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
+                      "ALTER ROLE %s PASSWORD '%s'; END IF; END $$" % (ROLE, ROLE, PASSWORD), db="postgres")
         return self
 
     def stop(self, mode="fast"):
