@@ -111,14 +111,19 @@ static enum lock_rc try_once(struct waiting *w, struct err *e)
         if (rc != DB_OK)
             return rc == DB_AUTH ? LOCK_AUTH : rc == DB_INTERRUPTED ? LOCK_INTERRUPTED : LOCK_UNREACHABLE;
     }
-    struct db_stmt s[LOCK_TRY_STMTS + 1];
-    size_t n = lock_try_stmts(w->l, s);
+    struct db_stmt s[LOCK_TRY_STMTS + 2];
+    /* The first round trip's transaction is still open on its connection:
+     * ended first, so that the BEGIN is not "already in progress". */
+    size_t at = PQtransactionStatus(w->d->conn) == PQTRANS_IDLE ? 0 : 1;
+    if (at)
+        s[0] = DB_STMT("ROLLBACK", 0, NULL);
+    size_t n = at + lock_try_stmts(w->l, s + at);
     bool report = now >= w->next_report;
     if (report)
         s[n++] = DB_STMT(HOLDER_SQL, 1, w->l->params);
     int64_t deadline = db_deadline(w->d);
     enum dbq_rc q = db_run(w->d, s, n, deadline < w->deadline ? deadline : w->deadline, 1, e);
-    enum lock_rc rc = q == DBQ_OK ? lock_took(w->l, s, e) : LOCK_BUSY;
+    enum lock_rc rc = q == DBQ_OK ? lock_took(w->l, s + at, e) : LOCK_BUSY;
     if (q == DBQ_INTERRUPTED)
         rc = LOCK_INTERRUPTED;
     else if (q != DBQ_OK)

@@ -144,16 +144,21 @@ enum resolve_rc resolve_conninfo(const char *conninfo, int64_t deadline, struct 
     struct lookup *l = plan(conninfo);
     if (!l)
         return RESOLVE_OK;
+    /* Named now: once the job is abandoned, l belongs to its thread. */
+    char *names = strlist_join(&l->names, ",");
     struct bg_job *job = bg_start(look_up, l, lookup_free);
     if (!job) {
         look_up(l); /* no thread to be had: look up in line, unbounded */
     } else {
         enum wait_rc w = bg_wait(job, deadline, 1);
         if (w != WAIT_READY) {
-            *why = xstrdup("name lookup did not finish in time");
+            *why = xasprintf("could not translate host name \"%s\" to address: "
+                             "no answer from the resolver in time", names);
+            free(names);
             return w == WAIT_SIGNAL ? RESOLVE_INTERRUPTED : RESOLVE_TIMEOUT;
         }
     }
+    free(names);
     enum resolve_rc rc = answer(l, out, why);
     lookup_free(l);
     return rc;
