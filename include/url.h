@@ -8,6 +8,7 @@
 #ifndef SENTRY_URL_H
 #define SENTRY_URL_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include "err.h"
 
@@ -20,5 +21,8 @@ struct dburl {
 /* 0 on success, -1 with e set. */
 int url_normalise(const char *in, const char *varname, struct dburl *out, struct err *e);
 void url_free(struct dburl *u);
+
+/* A parsed conninfo's value for key, or NULL when absent or empty. */
+const char *url_opt(const PQconninfoOption *o, const char *key);
 
 #endif

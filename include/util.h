@@ -36,6 +36,18 @@ void strlist_free(struct strlist *l);
 /* The items as an argv: NULL-terminated, owned by the list. */
 char **strlist_argv(struct strlist *l);
 
+/* A growing byte buffer, kept NUL-terminated; {0} is empty. */
+struct sbuf {
+    char *p;
+    size_t n, cap;
+};
+
+void sbuf_put(struct sbuf *b, const char *s, size_t n);
+
+/* base scaled by a random 0.75 to 1.25 (a process's own sequence): pauses
+ * that racing replicas do not take in step. */
+int64_t jittered(int64_t base);
+
 /* Reads a whole regular file of at most max bytes into *out (NUL-terminated,
  * caller frees). 0, or an errno value: open/read errors as they come, EFBIG
  * when larger than max, EINVAL when not a regular file, EIO on a short read. */

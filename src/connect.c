@@ -2,6 +2,7 @@
 #include "db.h"
 #include "log.h"
 #include "resolve.h"
+#include "url.h"
 
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -50,19 +51,11 @@ static enum verdict classify(PGconn *c, const char *m)
     return RETRY;
 }
 
-static const char *opt(PQconninfoOption *o, const char *key)
-{
-    for (; o && o->keyword; o++)
-        if (strcmp(o->keyword, key) == 0)
-            return o->val && *o->val ? o->val : NULL;
-    return NULL;
-}
-
 bool db_wants_primary(const char *conninfo)
 {
     PQconninfoOption *o = PQconninfoParse(conninfo, NULL);
-    const char *host = opt(o, "host") ? opt(o, "host") : getenv("PGHOST");
-    bool several = host && strchr(host, ',') && !opt(o, "target_session_attrs") &&
+    const char *host = url_opt(o, "host") ? url_opt(o, "host") : getenv("PGHOST");
+    bool several = host && strchr(host, ',') && !url_opt(o, "target_session_attrs") &&
                    !getenv("PGTARGETSESSIONATTRS");
     PQconninfoFree(o);
     return several;
@@ -97,7 +90,7 @@ static void build(struct params *p, const char *conninfo, const char *extra, con
         put(p, "target_session_attrs", "read-write");
     put(p, "dbname", conninfo);
     if (extra) {
-        const char *base = opt(o, "options") ? opt(o, "options") : getenv("PGOPTIONS");
+        const char *base = url_opt(o, "options") ? url_opt(o, "options") : getenv("PGOPTIONS");
         p->options = xasprintf("%s%s%s", base ? base : "", base ? " " : "", extra);
         put(p, "options", p->options);
     }

@@ -281,37 +281,21 @@ static const struct ini_opt *lookup(const struct ini *ini, const char *section, 
     return o ? o : find(ini, "DEFAULT", key);
 }
 
-struct buf {
-    char *s;
-    size_t n, cap;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
 /* BasicInterpolation._interpolate_some. */
 static int interpolate(const struct ini *ini, const char *section, const char *key, const char *rest,
-                       int depth, struct buf *out, char **why)
+                       int depth, struct sbuf *out, char **why)
 {
     if (depth > MAX_INTERPOLATION_DEPTH)
         return (*why = xasprintf("%s: interpolation nested more than %d deep", key, MAX_INTERPOLATION_DEPTH)), -1;
     while (*rest) {
         const char *pc = strchr(rest, '%');
         if (!pc) {
-            put(out, rest, strlen(rest));
+            sbuf_put(out, rest, strlen(rest));
             return 0;
         }
-        put(out, rest, (size_t)(pc - rest));
+        sbuf_put(out, rest, (size_t)(pc - rest));
         if (pc[1] == '%') {
-            put(out, "%", 1);
+            sbuf_put(out, "%", 1);
             rest = pc + 2;
             continue;
         }
@@ -332,7 +316,7 @@ static int interpolate(const struct ini *ini, const char *section, const char *k
             if (interpolate(ini, section, key, o->value, depth + 1, out, why))
                 return -1;
         } else {
-            put(out, o->value, strlen(o->value));
+            sbuf_put(out, o->value, strlen(o->value));
         }
         rest = close + 2;
     }
@@ -346,13 +330,13 @@ int ini_get(const struct ini *ini, const char *section, const char *key, char **
     const struct ini_opt *o = lookup(ini, section, key);
     if (!o)
         return 1;
-    struct buf b = {NULL, 0, 0};
-    put(&b, "", 0);
+    struct sbuf b = {NULL, 0, 0};
+    sbuf_put(&b, "", 0);
     if (interpolate(ini, section, key, o->value, 1, &b, why)) {
-        free(b.s);
+        free(b.p);
         return -1;
     }
-    *out = b.s;
+    *out = b.p;
     return 0;
 }
 

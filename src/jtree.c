@@ -16,22 +16,6 @@ struct parser {
     struct jt_error *err;
 };
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
 static int fail(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(struct parser *ps, const char *fmt, ...)
 {
@@ -113,7 +97,7 @@ static void put_utf8(struct sbuf *b, uint32_t cp)
         u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
     }
-    sb_put(b, u, n);
+    sbuf_put(b, u, n);
 }
 
 #define REPLACEMENT 0xFFFD
@@ -173,7 +157,7 @@ static int escape(struct parser *ps, struct sbuf *b)
         char buf[16];
         return fail(ps, "invalid escape: backslash then %s", what_is_here(ps, buf, sizeof buf));
     }
-    sb_put(b, &to[k - from], 1);
+    sbuf_put(b, &to[k - from], 1);
     adv(ps, 1);
     return 0;
 }
@@ -182,7 +166,7 @@ static int escape(struct parser *ps, struct sbuf *b)
 static int parse_string(struct parser *ps, char **out)
 {
     struct sbuf b = {0};
-    sb_put(&b, "", 0);
+    sbuf_put(&b, "", 0);
     adv(ps, 1);
     for (;;) {
         if (ps->p >= ps->end) {
@@ -202,7 +186,7 @@ static int parse_string(struct parser *ps, char **out)
             fail(ps, "control character (byte 0x%02X) in a string: write it as an escape", c);
             break;
         } else if ((n = utf8_seq(ps->p, (size_t)(ps->end - ps->p))) != 0) {
-            sb_put(&b, (const char *)ps->p, n);
+            sbuf_put(&b, (const char *)ps->p, n);
             adv(ps, n);
         } else if (ps->lenient) {
             put_utf8(&b, REPLACEMENT);

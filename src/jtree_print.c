@@ -52,37 +52,21 @@ void jt_add(struct jt *c, const char *key, struct jt value)
 
 /* --- printing --------------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t n, cap;
-};
-
-static void put(struct out *o, const char *s, size_t n)
+static void puts_(struct sbuf *o, const char *s)
 {
-    if (o->n + n + 1 > o->cap) {
-        o->cap = (o->n + n + 1) * 2;
-        o->p = xrealloc(o->p, o->cap);
-    }
-    memcpy(o->p + o->n, s, n);
-    o->n += n;
-    o->p[o->n] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
+    sbuf_put(o, s, strlen(s));
 }
 
 /* ensure_ascii=False: only the quote, the backslash and control characters
  * are escaped, the way Python spells them. */
-static void put_string(struct out *o, const char *s)
+static void put_string(struct sbuf *o, const char *s)
 {
-    put(o, "\"", 1);
+    sbuf_put(o, "\"", 1);
     for (const char *run = s;; s++) {
         unsigned char c = (unsigned char)*s;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        put(o, run, (size_t)(s - run));
+        sbuf_put(o, run, (size_t)(s - run));
         if (!c)
             break;
         char esc[8];
@@ -93,17 +77,17 @@ static void put_string(struct out *o, const char *s)
         puts_(o, named ? named : esc);
         run = s + 1;
     }
-    put(o, "\"", 1);
+    sbuf_put(o, "\"", 1);
 }
 
-static void indent(struct out *o, int level)
+static void indent(struct sbuf *o, int level)
 {
-    put(o, "\n", 1);
+    sbuf_put(o, "\n", 1);
     for (int i = 0; i < level; i++)
-        put(o, "  ", 2);
+        sbuf_put(o, "  ", 2);
 }
 
-static void render(struct out *o, const struct jt *v, int level)
+static void render(struct sbuf *o, const struct jt *v, int level)
 {
     switch (v->type) {
     case JT_NULL: puts_(o, "null"); return;
@@ -121,7 +105,7 @@ static void render(struct out *o, const struct jt *v, int level)
     puts_(o, obj ? "{" : "[");
     for (size_t i = 0; i < v->n; i++) {
         if (i)
-            put(o, ",", 1);
+            sbuf_put(o, ",", 1);
         indent(o, level + 1);
         if (obj) {
             put_string(o, v->v[i].key);
@@ -135,15 +119,15 @@ static void render(struct out *o, const struct jt *v, int level)
 
 char *jt_render(const struct jt *v)
 {
-    struct out o = {0};
+    struct sbuf o = {0};
     render(&o, v, 0);
-    put(&o, "\n", 1);
+    sbuf_put(&o, "\n", 1);
     return o.p;
 }
 
 char *jt_quote(const char *s)
 {
-    struct out o = {0};
+    struct sbuf o = {0};
     put_string(&o, s);
     return o.p;
 }

@@ -67,15 +67,6 @@ static void report_holder(const struct lock *l, const PGresult *r, int64_t waite
 
 /* A pause of about `base` ms, 0.75 to 1.25 of it, so that gates that found
  * the lock taken at the same moment do not all come back at once. */
-static int64_t jittered(long base)
-{
-    static unsigned seed;
-    if (!seed)
-        seed = (unsigned)getpid() ^ (unsigned)now_ms();
-    seed = seed * 1103515245u + 12345u;
-    return base * 3 / 4 + (long)((seed >> 16) % (unsigned)(base / 2 + 1));
-}
-
 struct waiting {
     struct lock *l;
     struct db *d;

@@ -309,15 +309,11 @@ static enum migrate_rc pause_watched(const struct migrate_plan *p, int64_t until
  * 0.75 to 1.25 of that, so that the blocker has room to finish. */
 static int64_t retry_pause(int retry)
 {
-    static unsigned seed;
-    if (!seed)
-        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
     int64_t base = MIGRATE_PAUSE_FIRST_MS;
     for (int i = 1; i < retry && base < MIGRATE_PAUSE_CAP_MS; i++)
         base *= 2;
     base = base > MIGRATE_PAUSE_CAP_MS ? MIGRATE_PAUSE_CAP_MS : base;
-    seed = seed * 1103515245u + 12345u;
-    return base * 3 / 4 + (int64_t)((seed >> 16) % (unsigned)(base / 2 + 1));
+    return jittered(base);
 }
 
 enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *res, struct err *e)

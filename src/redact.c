@@ -228,39 +228,23 @@ size_t redact_span_max(void)
     return m > ui ? m : ui;
 }
 
-struct buf {
-    char *p;
-    size_t n, cap;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
 char *redact_mem(const char *in, size_t len, size_t *out_len)
 {
-    struct buf b = {xmalloc(len + 1), 0, len + 1};
+    struct sbuf b = {xmalloc(len + 1), 0, len + 1};
     b.p[0] = '\0';
     size_t from = 0;
     struct redact_match m;
     while (redact_find(in, len, from, &m)) {
-        put(&b, in + from, m.start - from);
+        sbuf_put(&b, in + from, m.start - from);
         /* The kept key is text of its own: a URL's user may be a secret too. */
         size_t kn;
         char *key = m.keep ? redact_mem(in + m.start, m.keep, &kn) : NULL;
-        put(&b, key ? key : "", key ? kn : 0);
+        sbuf_put(&b, key ? key : "", key ? kn : 0);
         free(key);
-        put(&b, REDACTED, sizeof REDACTED - 1);
+        sbuf_put(&b, REDACTED, sizeof REDACTED - 1);
         from = m.start + m.len;
     }
-    put(&b, in + from, len - from);
+    sbuf_put(&b, in + from, len - from);
     if (out_len)
         *out_len = b.n;
     return b.p;

@@ -1,5 +1,6 @@
 #include "resolve.h"
 #include "bg.h"
+#include "url.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -82,10 +83,10 @@ static void look_up(void *p)
 
 static const char *opt(PQconninfoOption *o, const char *key, const char *env)
 {
-    for (; o && o->keyword; o++)
-        if (strcmp(o->keyword, key) == 0 && o->val && *o->val)
-            return o->val;
-    const char *v = getenv(env);
+    const char *v = url_opt(o, key);
+    if (v)
+        return v;
+    v = getenv(env);
     return v && *v ? v : NULL;
 }
 

@@ -163,7 +163,7 @@ static char *to_conninfo(const char *s, const char *varname, char **driver, stru
     return xasprintf("postgresql://%s", s + plen);
 }
 
-static const char *opt(PQconninfoOption *o, const char *key)
+const char *url_opt(const PQconninfoOption *o, const char *key)
 {
     for (; o && o->keyword; o++)
         if (strcmp(o->keyword, key) == 0)
@@ -221,7 +221,7 @@ static const char *bad_enum_option(PQconninfoOption *o)
         {"target_session_attrs", ",any,read-write,read-only,primary,standby,prefer-standby,"},
     };
     for (size_t i = 0; i < sizeof enums / sizeof enums[0]; i++) {
-        const char *v = opt(o, enums[i].key);
+        const char *v = url_opt(o, enums[i].key);
         if (!v)
             continue;
         char *needle = xasprintf(",%s,", v);
@@ -235,11 +235,11 @@ static const char *bad_enum_option(PQconninfoOption *o)
 
 static char *display_form(PQconninfoOption *o)
 {
-    const char *host = opt(o, "host") ? opt(o, "host") : opt(o, "hostaddr");
-    const char *port = opt(o, "port");
-    const char *db = opt(o, "dbname");
-    const char *ssl = opt(o, "sslmode");
-    bool creds = opt(o, "user") || opt(o, "password");
+    const char *host = url_opt(o, "host") ? url_opt(o, "host") : url_opt(o, "hostaddr");
+    const char *port = url_opt(o, "port");
+    const char *db = url_opt(o, "dbname");
+    const char *ssl = url_opt(o, "sslmode");
+    bool creds = url_opt(o, "user") || url_opt(o, "password");
     char *out = xstrdup(creds ? "postgresql://" REDACTED "@" : "postgresql://");
     if (host)
         append_host(&out, host);
@@ -275,12 +275,12 @@ int url_normalise(const char *in, const char *varname, struct dburl *out, struct
         url_free(out);
         return -1;
     }
-    if (opt(o, "password"))
-        redact_add_password(opt(o, "password"), strlen(opt(o, "password")));
+    if (url_opt(o, "password"))
+        redact_add_password(url_opt(o, "password"), strlen(url_opt(o, "password")));
     const char *bad = bad_enum_option(o);
-    if (bad || !ports_valid(opt(o, "port"))) {
+    if (bad || !ports_valid(url_opt(o, "port"))) {
         /* Clipped after redaction: a cut must not leave a secret's piece. */
-        char *v = edge_clip(opt(o, bad ? bad : "port"), 40);
+        char *v = edge_clip(url_opt(o, bad ? bad : "port"), 40);
         err_set(e, "%s has an invalid %s '%s'", varname, bad ? bad : "port", v);
         free(v);
         PQconninfoFree(o);

@@ -246,3 +246,23 @@ void iso8601_ms(int64_t wall, char *buf, size_t n)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(wall % 1000));
 }
+
+void sbuf_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+int64_t jittered(int64_t base)
+{
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+    seed = seed * 1103515245u + 12345u;
+    return base * 3 / 4 + (int64_t)((seed >> 16) % (unsigned)(base / 2 + 1));
+}
