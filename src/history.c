@@ -199,9 +199,12 @@ static bool script_defines(const struct heads *s, const char *rev)
 }
 
 /* Walks u's recorded ancestry (a stack, no recursion: chains are long);
- * true when it reaches the scripts, whose revisions met go to reached. */
+ * true when it reaches one of the scripts' heads: u is then a descendant of
+ * this release (one on a sibling branch, from an older script revision, is
+ * not: its release never applied this one's head). The script revisions met
+ * go to met (each once: the walk visits a revision once). */
 static bool walk(const struct row *rows, size_t n, const struct heads *s, const char *u,
-                 struct strlist *reached)
+                 struct strlist *met)
 {
     struct strlist todo = {0}, seen = {0};
     bool ours = false;
@@ -211,9 +214,8 @@ static bool walk(const struct row *rows, size_t n, const struct heads *s, const 
         if (!strlist_contains(&seen, rev)) {
             strlist_push(&seen, rev);
             if (script_defines(s, rev)) {
-                ours = true;
-                if (!strlist_contains(reached, rev))
-                    strlist_push(reached, rev);
+                ours |= strlist_contains(&s->heads, rev);
+                strlist_push(met, rev);
             }
             const struct row *r = row_of(rows, n, rev);
             for (size_t k = 0; r && k < r->parents.n; k++)
@@ -275,8 +277,15 @@ enum dbq_rc history_judge(struct history *h, struct db *d, const struct heads *s
         return q;
     struct row *rows;
     size_t n = load_rows(h->rows, &rows);
-    for (size_t i = 0; i < unknown->n; i++)
-        strlist_push(walk(rows, n, scripts, unknown->v[i], reached) ? ahead : behind, unknown->v[i]);
+    for (size_t i = 0; i < unknown->n; i++) {
+        struct strlist met = {0};
+        bool ours = walk(rows, n, scripts, unknown->v[i], &met);
+        strlist_push(ours ? ahead : behind, unknown->v[i]);
+        for (size_t k = 0; ours && k < met.n; k++)
+            if (!strlist_contains(reached, met.v[k]))
+                strlist_push(reached, met.v[k]);
+        strlist_free(&met);
+    }
     for (size_t i = 0; i < n; i++)
         strlist_free(&rows[i].parents);
     free(rows);

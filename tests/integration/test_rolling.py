@@ -162,6 +162,31 @@ def test_revision_no_release_defines_is_still_broken(releases, db):
     assert c.rc == 65 and "deadbeef0000" in c.stdout_json["error"], c
 
 
+def test_sibling_branch_is_not_ahead(releases, db, sentry_bin, tmp_path):
+    """A database migrated by a release that branched off below this one's
+    head (REV4 and REV6 both revise HEAD) is not ahead of it: REV4 does not
+    descend from REV6, so the chain is broken (70, naming REV4), not skipped
+    into a verify failure. Before this fix the gate called it ahead and
+    verify failed 65 on the pending REV6."""
+    from conftest import Sentry
+    rev6 = "6f7081920314"
+    assert releases["v2"].run([]).rc == 0  # REV4 applied and recorded
+    d = release(tmp_path, "sibling", [(rev6, REV4_PY, HEAD)])
+    (tmp_path / "run-sibling").mkdir()
+    (tmp_path / "home-sibling").mkdir()
+    sib = Sentry(sentry_bin, d, tmp_path / "run-sibling" / "status.json", db,
+                 tmp_path / "home-sibling")
+    r = sib.run(["--"] + MARKER_CMD)
+    st = assert_failed(r, "migrate", 70)
+    assert "broken chain" in st["error"] and REV4 in st["error"], st
+    assert not st.get("alembic_ahead"), st
+    assert not any("ahead of this release" in l for l in r.lines), r
+    c = sib.run(["check"])
+    assert c.rc == 65 and REV4 in c.stdout_json["error"], c
+    assert not c.stdout_json.get("alembic_ahead"), c
+    assert db.alembic_version() == REV4  # nothing rewritten
+
+
 def test_history_off_restores_the_old_refusal(releases, db):
     v1, v2 = releases["v1"], releases["v2"]
     r = v2.run(["--no-history"])
