@@ -32,7 +32,8 @@ void sql_script_free(struct sql_script *s);
  * e set (unreadable, unterminated, empty, or transaction control). */
 int sqlfile_load(const char *path, struct sql_script *s, struct err *e);
 
-enum sqlfile_rc { SQLFILE_OK, SQLFILE_FAILED, SQLFILE_CONNECTION, SQLFILE_INTERRUPTED };
+/* SQLFILE_DENIED: a statement refused for lack of privilege (42501). */
+enum sqlfile_rc { SQLFILE_OK, SQLFILE_FAILED, SQLFILE_DENIED, SQLFILE_CONNECTION, SQLFILE_INTERRUPTED };
 /* Runs every statement in one transaction; on failure (a gate signal
  * included) nothing is committed. */
 enum sqlfile_rc sqlfile_apply(struct db *d, const struct sql_script *s, struct err *e);

@@ -874,7 +874,10 @@ static int run_sql(struct config *c)
     log_error("%s", e.msg);
     log_note(rc == SQLFILE_OK ? "the transaction had committed before the signal came"
                               : "nothing was applied");
-    return sig ? EX_SIGNAL_BASE + sig : rc == SQLFILE_FAILED ? EX_MIGRATE : EX_UNREACHABLE;
+    return sig                   ? EX_SIGNAL_BASE + sig
+           : rc == SQLFILE_FAILED ? EX_MIGRATE
+           : rc == SQLFILE_DENIED ? EX_AUTH
+                                  : EX_UNREACHABLE;
 }
 
 /* The JSON log's phase before the gate's phases begin: the command's name. */

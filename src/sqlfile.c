@@ -245,7 +245,8 @@ static enum sqlfile_rc run_one(struct db *d, const struct sql_stmt *st, struct e
     if (rc == SQLFILE_OK && ok)
         log_note("line %d: %s: %s", st->line, head, *PQcmdStatus(r) ? PQcmdStatus(r) : "ok");
     else if (rc == SQLFILE_OK)
-        err_set(e, "line %d: %s: %s", st->line, head, db_message(r)), rc = SQLFILE_FAILED;
+        err_set(e, "line %d: %s: %s", st->line, head, db_message(r)),
+            rc = db_denied(r) ? SQLFILE_DENIED : SQLFILE_FAILED;
     PQclear(r);
     return rc;
 }

@@ -241,6 +241,41 @@ def test_no_select_on_alembic_version_is_77_naming_the_table(sentry, db):
     assert "alembic_version" in st["error"] and "unreachable" not in st["error"], st
 
 
+def test_lock_function_refused_is_77_naming_it(sentry, db):
+    """EXECUTE on pg_try_advisory_xact_lock revoked (in this database only):
+    the lock phase fails 77 and names the function."""
+    db.psql("REVOKE EXECUTE ON FUNCTION pg_catalog.pg_try_advisory_xact_lock(bigint) FROM PUBLIC")
+    r = sentry.run(["--"] + MARKER_CMD, timeout=60)
+    st = assert_failed(r, "lock", 77)
+    assert "pg_try_advisory_xact_lock" in st["error"] and "permission denied" in st["error"], st
+
+
+def test_stamp_refused_is_77_naming_the_table(sentry, db):
+    """SENTRY_RECOVER=stamp by a role that may read alembic_version but not
+    write it: 77 in migrate, the table named, the row left as it was."""
+    assert sentry.run([], timeout=60).rc == 0
+    db.psql("UPDATE alembic_version SET version_num = 'deadbeef0000'")
+    db.psql("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM sentry")
+    r = sentry.run(["--recover=stamp", "--"] + MARKER_CMD, timeout=60)
+    st = assert_failed(r, "migrate", 77)
+    assert "alembic_version" in st["error"] and "permission denied" in st["error"], st
+    assert db.alembic_version() == "deadbeef0000"
+
+
+def test_sql_statement_refused_is_77_naming_the_table(sentry, db, tmp_path):
+    """`sql FILE` whose statement the role may not run: 77, the table named,
+    nothing applied (the statement before it rolled back too)."""
+    db.psql("CREATE TABLE mine (x int); CREATE TABLE theirs (x int); "
+            "ALTER TABLE mine OWNER TO sentry")
+    f = tmp_path / "patch.sql"
+    f.write_text("INSERT INTO mine VALUES (1);\nUPDATE theirs SET x = 1;\n")
+    r = sentry.run(["sql", str(f)], timeout=60)
+    assert r.rc == 77, r
+    assert "permission denied for table theirs" in r.stderr, r
+    assert "FAILED (phase: sql)" in r.stderr and "nothing was applied" in r.stderr, r
+    assert db.psql("SELECT count(*) FROM mine") == "0"
+
+
 # ------------------------------------------------------------- two databases, one key
 
 def test_lock_holder_named_in_the_gates_own_database(sentry, db, pg):
