@@ -61,15 +61,17 @@ struct migrate_plan {
 enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *r, struct err *e);
 
 /* The command's environment: the sentry's, with PGAPPNAME set to
- * MIGRATE_APPNAME unless already set, when lock_timeout_s > 0
+ * MIGRATE_APPNAME unless set (an empty one is not), when lock_timeout_s > 0
  * "-c lock_timeout=Ns" added to PGOPTIONS, and with `primary`
  * PGTARGETSESSIONATTRS=read-write. NULL-terminated; free with
  * migrate_env_free. */
 #define MIGRATE_APPNAME "migration-sentry/migrate"
 char **migrate_env(long lock_timeout_s, bool primary);
 void migrate_env_free(char **env);
-/* The application_name the command's sessions have. */
-const char *migrate_appname(void);
+/* The application_name the command's sessions have (newly allocated): the
+ * database URL's own, which libpq prefers to PGAPPNAME, else PGAPPNAME,
+ * else MIGRATE_APPNAME. */
+char *migrate_appname(const char *conninfo);
 void migrate_result_free(struct migrate_result *r);
 
 #endif

@@ -24,5 +24,7 @@ void url_free(struct dburl *u);
 
 /* A parsed conninfo's value for key, or NULL when absent or empty. */
 const char *url_opt(const PQconninfoOption *o, const char *key);
+/* The same from a conninfo string, newly allocated, or NULL. */
+char *url_value(const char *conninfo, const char *key);
 
 #endif

@@ -54,6 +54,7 @@ struct gate {
     char probe_options[48];          /* "-c lock_timeout=5s" for the gate's own session */
     char probe_shown[24];            /* how PostgreSQL shows that setting: "5s", "1min" */
     bool lock_timeout_carried;       /* the connection path passes startup options on */
+    bool url_options;                /* the URL sets `options`: libpq prefers them to PGOPTIONS */
     struct schema_file schema;       /* the schema file, read at config (path NULL: none) */
     struct strlist schema_diffs;     /* what verify found different from it */
     long schema_checked;             /* objects of the file held against the database */
@@ -417,14 +418,19 @@ static bool keeper_step_cb(void *k, short revents)
 }
 
 /* Whether the migration's sessions get lock_timeout, said truthfully. */
-static long migration_lock_timeout(const struct gate *g)
+static long migration_lock_timeout(const struct gate *g, const char *appname)
 {
     long t = g->cfg->migrate_lock_timeout;
     if (t == 0)
         return 0;
+    if (g->url_options) {
+        log_warn("lock_timeout NOT applied to the migration: the database URL sets `options`, which "
+                 "its sessions use in place of PGOPTIONS; add -c lock_timeout=%lds to them", t);
+        return 0;
+    }
     if (g->lock_timeout_carried) {
         log_note("the migration's sessions get lock_timeout %lds (SENTRY_MIGRATE_LOCK_TIMEOUT) "
-                 "and application_name %s", t, migrate_appname());
+                 "and application_name %s", t, appname);
         return t;
     }
     log_warn("lock_timeout NOT applied to the migration: the connection path %s the "
@@ -442,9 +448,10 @@ static int run_migration(struct gate *g)
     char *cmd = strlist_join(&c->migrate_argv, " ");
     log_banner("%s", cmd);
     free(cmd);
-    long lock_timeout = migration_lock_timeout(g);
+    char *appname = migrate_appname(c->db.conninfo);
+    long lock_timeout = migration_lock_timeout(g, appname);
     struct lock_keeper k;
-    keeper_init(&k, &g->lock, &g->db, migrate_appname(), lock_timeout);
+    keeper_init(&k, &g->lock, &g->db, appname, lock_timeout);
     struct migrate_watch w = {keeper_fd_cb, keeper_step_cb, &k};
     char **env = migrate_env(lock_timeout, db_wants_primary(c->db.conninfo));
     struct migrate_plan plan = {strlist_argv((struct strlist *)&c->migrate_argv), env,
@@ -454,6 +461,7 @@ static int run_migration(struct gate *g)
     if (rc == MIG_LOST)
         g->e = k.e;
     keeper_free(&k);
+    free(appname);
     if (rc != MIG_OK)
         return fail(g, "migrate", EX_MIGRATE);
     return read_database(g, "migrate");
@@ -700,7 +708,10 @@ static void gate_init(struct gate *g, const struct config *c)
     g->start_wall = wall_ms();
     g->mig.exit_code = -1;
     lock_init(&g->lock, c->lock_key);
-    if (c->cmd == CMD_GATE && !c->no_migrate && c->migrate_lock_timeout > 0) {
+    char *own = url_value(c->db.conninfo, "options");
+    g->url_options = own != NULL;
+    free(own);
+    if (c->cmd == CMD_GATE && !c->no_migrate && c->migrate_lock_timeout > 0 && !g->url_options) {
         snprintf(g->probe_options, sizeof g->probe_options, "-c lock_timeout=%lds", c->migrate_lock_timeout);
         guc_seconds(c->migrate_lock_timeout, g->probe_shown, sizeof g->probe_shown);
     }

@@ -1,5 +1,6 @@
 #include "migrate.h"
 #include "lines.h"
+#include "url.h"
 #include "log.h"
 #include "child.h"
 #include "loop.h"
@@ -351,33 +352,37 @@ void migrate_result_free(struct migrate_result *r)
 
 extern char **environ;
 
-const char *migrate_appname(void)
+char *migrate_appname(const char *conninfo)
 {
+    char *own = url_value(conninfo, "application_name");
     const char *v = getenv("PGAPPNAME");
-    return v && *v ? v : MIGRATE_APPNAME;
+    return own ? own : xstrdup(v && *v ? v : MIGRATE_APPNAME);
+}
+
+static bool names(const char *entry, const char *var)
+{
+    size_t n = strlen(var);
+    return strncmp(entry, var, n) == 0 && entry[n] == '=';
 }
 
 char **migrate_env(long lock_timeout_s, bool primary)
 {
+    const char *opts = getenv("PGOPTIONS"), *app = getenv("PGAPPNAME");
+    bool set_opts = lock_timeout_s > 0, set_app = !app || !*app;
     size_t n = 0;
     while (environ[n])
         n++;
     char **env = xcalloc(n + 4, sizeof *env);
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(lock_timeout_s > 0 && strncmp(environ[i], "PGOPTIONS=", 10) == 0))
+    for (size_t i = 0; i < n; i++) /* the ones set below are left out: one entry each */
+        if (!(set_opts && names(environ[i], "PGOPTIONS")) && !(set_app && names(environ[i], "PGAPPNAME")) &&
+            !(primary && names(environ[i], "PGTARGETSESSIONATTRS")))
             env[k++] = xstrdup(environ[i]);
-    const char *opts = getenv("PGOPTIONS");
-    if (lock_timeout_s > 0)
+    if (set_opts)
         env[k++] = xasprintf("PGOPTIONS=%s%s-c lock_timeout=%lds", opts ? opts : "",
                              opts && *opts ? " " : "", lock_timeout_s);
-    const char *app = getenv("PGAPPNAME");
-    if (!app || !*app) {
-        for (size_t i = 0; i < k; i++)
-            if (strncmp(env[i], "PGAPPNAME=", 10) == 0)
-                env[i][10] = '\0'; /* an empty one: replaced below */
+    if (set_app)
         env[k++] = xstrdup("PGAPPNAME=" MIGRATE_APPNAME);
-    }
     if (primary) /* the URL names several hosts: the migration, like the gate, wants the primary */
         env[k++] = xstrdup("PGTARGETSESSIONATTRS=read-write");
     env[k] = NULL;

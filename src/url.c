@@ -171,6 +171,15 @@ const char *url_opt(const PQconninfoOption *o, const char *key)
     return NULL;
 }
 
+char *url_value(const char *conninfo, const char *key)
+{
+    PQconninfoOption *o = PQconninfoParse(conninfo, NULL);
+    const char *v = url_opt(o, key);
+    char *out = v ? xstrdup(v) : NULL;
+    PQconninfoFree(o);
+    return out;
+}
+
 /* A Unix-socket directory is written percent-encoded, as in a URL. */
 static void append_host(char **out, const char *host)
 {

@@ -99,7 +99,8 @@ class AppQueries:
         return self.longest
 
 
-def test_retried_until_the_blocker_commits(sentry, at_rev1):
+@pytest.mark.parametrize("url_app", [None, "url-app"], ids=["ours", "url-application-name"])
+def test_retried_until_the_blocker_commits(sentry, at_rev1, url_app):
     """The ALTER times out (1 s), is run again after a pause, and succeeds
     once the blocker commits; meanwhile an application query on the table is
     never stuck for much longer than the lock timeout (without the sentry it
@@ -108,8 +109,10 @@ def test_retried_until_the_blocker_commits(sentry, at_rev1):
     blocker = Blocker(db)
     app = AppQueries(db)
     try:
-        run = sentry.popen([], env=dict(APP_ENV, SENTRY_MIGRATE_LOCK_TIMEOUT="1",
-                                        SENTRY_MIGRATE_RETRIES="8"))
+        env = dict(APP_ENV, SENTRY_MIGRATE_LOCK_TIMEOUT="1", SENTRY_MIGRATE_RETRIES="8")
+        if url_app:
+            env["DATABASE_URL"] = db.url + "?application_name=" + url_app
+        run = sentry.popen([], env=env)
         run.wait_for(r"failed on a lock timeout \(run 1 of at most 9\)", timeout=60)
         run.wait_for(r"held by pid %d \(application_name 'blocker-app'" % blocker.pid, timeout=30)
         time.sleep(1.0)
@@ -272,6 +275,36 @@ def test_own_pgappname_kept(sentry):
     r, seen = probe(sentry, {"PGAPPNAME": "my-deploy"})
     assert seen["application_name"] == "my-deploy", seen
     assert seen["PGAPPNAME"] == "my-deploy", seen
+
+
+def test_empty_pgappname_replaced(sentry):
+    """PGAPPNAME set but empty counts as unset: the migration's sessions are
+    named ours (one PGAPPNAME entry, not the empty one beside it)."""
+    r, seen = probe(sentry, {"PGAPPNAME": ""})
+    assert seen["application_name"] == "migration-sentry/migrate", seen
+    assert seen["PGAPPNAME"] == "migration-sentry/migrate", seen
+
+
+def test_url_options_said_not_applied(sentry, db):
+    """A URL with its own `options`: libpq gives the migration's sessions
+    those instead of PGOPTIONS, so lock_timeout would not apply; the log says
+    so (and does not claim it applies)."""
+    url = db.url + "?options=-c%20statement_timeout%3D7s"
+    r, seen = probe(sentry, {"DATABASE_URL": url})
+    assert seen["statement_timeout"] == "7s", seen
+    assert seen["lock_timeout"] == "0", seen
+    assert any("lock_timeout NOT applied to the migration: the database URL sets `options`" in l
+               for l in r.lines), r
+    assert not any("sessions get lock_timeout" in l for l in r.lines), r
+
+
+def test_url_application_name_named_in_the_log(sentry, db):
+    """A URL's application_name wins over PGAPPNAME for the migration's
+    sessions: the log names that one, the one the blocker report looks for."""
+    r, seen = probe(sentry, {"DATABASE_URL": db.url + "?application_name=url-app"})
+    assert seen["application_name"] == "url-app", seen
+    assert any("sessions get lock_timeout 5s" in l and "application_name url-app" in l
+               for l in r.lines), r
 
 
 def test_lock_timeout_flags(sentry):
