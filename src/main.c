@@ -151,20 +151,22 @@ static size_t read_stmts(struct gate *g, struct db_stmt *s, bool in_lock, struct
     return n;
 }
 
-/* What the reads said: 0, or the phase's failure. */
+/* What the reads said: 0, or the phase's failure (reading the revisions is
+ * the gate's migrate phase; check has none, and reads them to verify). */
 static int take_reads(struct gate *g, struct db_stmt *s, size_t n, const struct reads *at)
 {
+    const char *phase = g->cfg->cmd == CMD_CHECK ? "verify" : "migrate";
     for (size_t i = 0; i < n; i++)
         if ((int)i != at->version && (int)i != at->columns && (int)i != at->history && !db_ok(s[i].res)) {
             err_set(&g->e, "reading the database failed: %s", db_message(s[i].res));
-            return fail(g, "migrate", EX_UNREACHABLE);
+            return fail(g, phase, EX_UNREACHABLE);
         }
     strlist_free(&g->current);
     switch (version_rows(&g->vt, s[at->version].res, &g->current, &g->e)) {
     case VERSION_OK: g->has_version_table = true; break;
     case VERSION_NO_TABLE: g->has_version_table = false; break;
-    case VERSION_DENIED: return fail(g, "migrate", EX_AUTH);
-    default: return fail(g, "migrate", EX_UNREACHABLE);
+    case VERSION_DENIED: return fail(g, phase, EX_AUTH);
+    default: return fail(g, phase, EX_UNREACHABLE);
     }
     if (at->history >= 0)
         history_take_heads(&g->hist, s[at->history].res, g->heads.heads.n);
@@ -736,6 +738,20 @@ static void gate_free(struct gate *g)
     strlist_free(&g->schema_diffs);
 }
 
+/* The config phase says what it dropped from the URL, for every command
+ * that connects. */
+static void note_driver(const struct config *c)
+{
+    if (c->db.driver)
+        log_note("SQLAlchemy driver '%s' dropped from the URL: libpq needs none", c->db.driver);
+}
+
+static void log_db(const struct config *c)
+{
+    log_plain("DB (redacted): %s", c->db.display);
+    note_driver(c);
+}
+
 static int run_gate(struct config *c)
 {
     struct gate g;
@@ -743,9 +759,7 @@ static int run_gate(struct config *c)
     log_phase("config");
     log_banner("starting");
     log_plain("FLASK_APP=%s", getenv("FLASK_APP") ? getenv("FLASK_APP") : "");
-    log_plain("DB (redacted): %s", c->db.display);
-    if (c->db.driver)
-        log_note("SQLAlchemy driver '%s' dropped from the URL: libpq needs none", c->db.driver);
+    log_db(c);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals during the gate");
     load_heads(&g);
@@ -783,6 +797,7 @@ static int run_check(struct config *c)
     struct gate g;
     if (c->src[S_DB_WAIT] == SRC_DEFAULT)
         c->db_wait = 0; /* a probe answers now; it does not wait a minute */
+    note_driver(c);
     gate_init(&g, c);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
@@ -859,7 +874,7 @@ static int run_sql(struct config *c)
         log_error("%s", e.msg);
         return EX_CONFIG;
     }
-    log_plain("DB (redacted): %s", c->db.display);
+    log_db(c);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
     enum db_rc dr = db_connect(c->db.conninfo, NULL, c->db_wait, &d, &e);
@@ -983,7 +998,7 @@ static int run_schema(struct config *c)
     char *list = strlist_join(&names, ", ");
     log_banner("schema of %s", list);
     free(list);
-    log_plain("DB (redacted): %s", c->db.display);
+    log_db(c);
     if (signals_gate_begin() != 0)
         log_note("cannot watch for signals");
     enum db_rc dr = db_connect(c->db.conninfo, NULL, c->db_wait, &d, &e);

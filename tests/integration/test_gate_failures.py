@@ -196,7 +196,7 @@ def test_no_such_role_fails_fast(sentry, db):
     r = sentry.run(["--"] + MARKER_CMD,
                    env={"DATABASE_URL": db.url_with(user="no_such_role_xyz"),
                         "SENTRY_DB_WAIT": "30"})
-    assert r.rc in (69, 77), r
+    assert r.rc == 77, r  # the contract: no such role is 77, as a refused password
     assert_failed(r, "connect", r.rc)
     assert r.elapsed < 5.0, r.elapsed
 
@@ -241,6 +241,22 @@ def test_database_url_forms_connect(sentry, db, form):
     if form == "postgresql+psycopg2":
         notes = [l for l in r.lines if "psycopg2" in l]
         assert notes and any("driver" in l.lower() for l in notes), r
+
+
+@pytest.mark.parametrize("cmd", ["check", "schema", "sql"])
+def test_dropped_driver_said_by_every_command_that_connects(sentry, db, tmp_path, cmd):
+    """The config phase's "driver dropped, said in the log" holds for the
+    commands too, not only the gate."""
+    assert sentry.run([]).rc == 0
+    args = [cmd]
+    if cmd == "sql":
+        f = tmp_path / "noop.sql"
+        f.write_text("SELECT 1;\n")
+        args.append(str(f))
+    r = sentry.run(args, env={"DATABASE_URL": db.url_with(scheme="postgresql+psycopg2")})
+    assert r.rc == 0, r
+    assert "[SENTRY] SQLAlchemy driver 'psycopg2' dropped from the URL: libpq needs none" \
+        in r.stderr.splitlines(), r
 
 
 # ------------------------------------------------------------------ migrate (70)

@@ -239,6 +239,9 @@ def test_no_select_on_alembic_version_is_77_naming_the_table(sentry, db):
     assert not r.marker_started
     st = r.status
     assert "alembic_version" in st["error"] and "unreachable" not in st["error"], st
+    c = sentry.run(["check"], timeout=60)  # the probe: the same refusal, in verify
+    assert c.rc == 77, c
+    assert c.stdout_json["phase"] == "verify" and "alembic_version" in c.stdout_json["error"], c
 
 
 def test_lock_function_refused_is_77_naming_it(sentry, db):
