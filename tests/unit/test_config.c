@@ -15,7 +15,11 @@ static void clean_env(void)
     const char *vars[] = {"DATABASE_URL", "FLASK_APP", "SENTRY_REQUIRED_ENV", "SENTRY_DB_WAIT",
                           "SENTRY_LOCK_KEY", "SENTRY_LOCK_WAIT", "SENTRY_MIGRATIONS_DIR", "SENTRY_RECOVER",
                           "SENTRY_MIGRATE_CMD", "SENTRY_MIGRATE_TIMEOUT", "SENTRY_REQUIRE_COLUMNS",
-                          "SENTRY_STATUS_FILE", "SENTRY_GRACE", "SENTRY_NO_MIGRATE", "SENTRY_INIT"};
+                          "SENTRY_STATUS_FILE", "SENTRY_GRACE", "SENTRY_NO_MIGRATE", "SENTRY_INIT",
+                          "SENTRY_LOG_FORMAT", "SENTRY_ALEMBIC_CONFIG", "ALEMBIC_CONFIG",
+                          "SENTRY_VERSION_TABLE", "SENTRY_VERSION_TABLE_SCHEMA", "SENTRY_AHEAD",
+                          "SENTRY_HISTORY", "SENTRY_MIGRATE_LOCK_TIMEOUT", "SENTRY_MIGRATE_RETRIES",
+                          "SENTRY_SCHEMA_FILE", "SENTRY_SCHEMAS"};
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         unsetenv(vars[i]);
     setenv("DATABASE_URL", "postgresql://u:envpw@db/app", 1);
@@ -53,6 +57,17 @@ static void test_defaults(void **state)
     assert_false(c.no_migrate);
     assert_false(c.init); /* the test runner is not PID 1 */
     assert_null(c.command);
+    /* the settings this round added, at the contract's defaults */
+    assert_int_equal(c.migrate_lock_timeout, 5);
+    assert_int_equal(c.migrate_retries, 5);
+    assert_false(c.log_json);
+    assert_false(c.recover_stamp);
+    assert_false(c.ahead_fail);
+    assert_true(c.history);
+    assert_string_equal(c.version_table, "alembic_version");
+    assert_null(c.version_table_schema);
+    assert_int_equal(c.schemas.n, 1);
+    assert_string_equal(c.schemas.v[0], "public");
     config_free(&c);
 }
 
