@@ -7,6 +7,10 @@ import time
 import pytest
 
 from conftest import HEAD, MARKER_CMD, assert_failed, wait_dead
+from hang import HeldLock
+from pgserver import free_port
+
+LOCK_KEY = 7886758897530337569  # the contract's default SENTRY_LOCK_KEY
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT],
@@ -48,3 +52,34 @@ def test_sigterm_reaches_the_whole_process_group(sentry, db):
     assert wait_dead(py_pid), "flask db upgrade (pid %d) survived under sh" % py_pid
     assert "[migrate] upgraded" not in r.lines
     assert db.alembic_version() != HEAD
+
+
+@pytest.mark.parametrize("where", ["lock", "connect"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP, signal.SIGQUIT], ids=lambda s: s.name)
+def test_other_signals_outside_the_migration(sentry, db, sig, where):
+    """INT, HUP and QUIT act as TERM does in the other waits too: while the
+    gate waits for the advisory lock (held here) or for a database that is
+    not there, each ends it within a second or two with 128+N, the phase it
+    was in, and nothing started."""
+    env, holder = {}, None
+    if where == "lock":
+        holder = HeldLock(db, LOCK_KEY)
+        ready = r"^\[SENTRY\] lock %d held by pid %d" % (LOCK_KEY, holder.backend_pid)
+    else:
+        env = {"DATABASE_URL": db.url.replace(":%d/" % db.port, ":%d/" % free_port()),
+               "SENTRY_DB_WAIT": "30"}
+        ready = r"^\[SENTRY\] DB not ready \(attempt 2"
+    run = sentry.popen(["--"] + MARKER_CMD, env=env)
+    try:
+        run.wait_for(ready, timeout=30)
+        t0 = time.monotonic()
+        run.proc.send_signal(sig)
+        r = run.finish(timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        run.kill()
+        if holder:
+            holder.close()
+    st = assert_failed(r, where, 128 + sig.value)
+    assert st["error"] == "interrupted by %s" % sig.name, st["error"]
+    assert took < 3.0, took
