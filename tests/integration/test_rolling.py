@@ -187,6 +187,29 @@ def test_sibling_branch_is_not_ahead(releases, db, sentry_bin, tmp_path):
     assert db.alembic_version() == REV4  # nothing rewritten
 
 
+def test_history_rows_only_added_never_changed(releases, db, sentry_bin, tmp_path):
+    """A later release that gives a recorded revision other parents (here a
+    redundant depends_on on REV3) and adds a revision of its own: its gate
+    records the new one, and the recorded row of REV3 stays as it was."""
+    from conftest import Sentry
+    assert releases["v1"].run([]).rc == 0
+    rows = "SELECT revision, down_revisions, depends_on, recorded_by FROM migration_sentry_revisions"
+    before = db.psql(rows + " WHERE revision = '%s'" % HEAD)
+    assert before.startswith(HEAD + "|"), before
+    d = release(tmp_path, "v2b", [(REV4, REV4_PY, HEAD)])
+    script = next((d / "migrations" / "versions").glob(HEAD + "_*.py"))
+    text = script.read_text()
+    assert "depends_on = None" in text
+    script.write_text(text.replace("depends_on = None", "depends_on = '1a2b3c4d5e6f'"))
+    (tmp_path / "run-v2b").mkdir()
+    (tmp_path / "home-v2b").mkdir()
+    v2b = Sentry(sentry_bin, d, tmp_path / "run-v2b" / "status.json", db, tmp_path / "home-v2b")
+    r = v2b.run([])
+    assert r.rc == 0, r
+    assert db.psql(rows + " WHERE revision = '%s'" % HEAD) == before
+    assert db.psql("SELECT count(*) FROM migration_sentry_revisions WHERE revision = '%s'" % REV4) == "1"
+
+
 def test_history_off_restores_the_old_refusal(releases, db):
     v1, v2 = releases["v1"], releases["v2"]
     r = v2.run(["--no-history"])
