@@ -17,7 +17,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN="$ROOT/build/migration-sentry"
-DEMO="$ROOT/build/demo"
+DEMO="${DEMO_DIR:-$ROOT/build/demo}"  # DEMO_DIR: where tests/integration/test_demo.py runs it
 PGDIR="$DEMO/pg"
 APPDIR="$DEMO/app"
 LOG="$DEMO/gate.log"
