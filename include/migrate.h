@@ -49,14 +49,15 @@ struct migrate_plan {
     char *const *argv;
     char *const *envp;  /* the command's environment (NULL: the sentry's) */
     long timeout_s;     /* for all runs together; 0: no limit */
-    long retries;       /* more runs after a failure on a lock timeout */
+    long retries;       /* more runs after a failure another run can get past */
     const struct migrate_watch *watch; /* or NULL */
 };
 
 /* Runs the command; when it fails on a lock timeout (PostgreSQL's message
- * or SQLSTATE 55P03 in its output) runs it again after a growing, jittered
- * pause (logged), up to p->retries more times, all within p->timeout_s;
- * any other failure is final. Fills r (its tail replaced, from the last
+ * or SQLSTATE 55P03 in its output) or on a server with no connection slot
+ * left (too many clients), runs it again after a growing, jittered pause
+ * (logged), up to p->retries more times, all within p->timeout_s; any other
+ * failure is final. Fills r (its tail replaced, from the last
  * run); r must be zeroed before the first call. */
 enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result *r, struct err *e);
 

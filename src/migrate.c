@@ -54,17 +54,29 @@ int migrate_find_program(const char *argv0, const char *what, struct err *e)
     return -1;
 }
 
-/* PostgreSQL's words for it, psycopg's class name, and its SQLSTATE
- * (55P03, lock_not_available, also what NOWAIT raises), in the last lines
- * of the output (where a failed run's traceback ends). */
-static bool says_lock_timeout(const struct strlist *tail)
+/* Failures that another run, a little later, can get past, found in the
+ * last lines of the output (where a failed run's traceback ends): a lock
+ * timeout (PostgreSQL's words, psycopg's class name, SQLSTATE 55P03, also
+ * what NOWAIT raises), and a server with no connection slot left (53300:
+ * the waiting replicas' short tries can fill a small max_connections for a
+ * moment; a run that could not connect did nothing). Its name, or NULL. */
+static const char *healable(const struct strlist *tail)
 {
-    static const char *const marks[] = {"due to lock timeout", "LockNotAvailable", "55P03"};
-    for (size_t i = 0; i < tail->n; i++)
+    static const struct {
+        const char *mark, *what;
+    } marks[] = {
+        {"due to lock timeout", "a lock timeout"},
+        {"LockNotAvailable", "a lock timeout"},
+        {"55P03", "a lock timeout"},
+        {"too many clients already", "a full server (too many clients)"},
+        {"remaining connection slots are reserved", "a full server (too many clients)"},
+        {"TooManyConnections", "a full server (too many clients)"},
+    };
+    for (size_t i = tail->n; i-- > 0;)
         for (size_t k = 0; k < sizeof marks / sizeof *marks; k++)
-            if (strstr(tail->v[i], marks[k]))
-                return true;
-    return false;
+            if (strstr(tail->v[i], marks[k].mark))
+                return marks[k].what;
+    return NULL;
 }
 
 /* --- supervising it --------------------------------------------------------- */
@@ -247,7 +259,7 @@ static pid_t start(char *const argv[], char *const envp[], int out_w, int *lifel
 
 /* One run of the command, until `deadline`. */
 static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, struct migrate_result *res,
-                                bool *lock_timeout, struct err *e)
+                                const char **again, struct err *e)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -277,7 +289,7 @@ static enum migrate_rc run_once(const struct migrate_plan *p, int64_t deadline, 
     lines_take_tail(r->out_lines, &res->tail);
     lines_free(r->out_lines);
     res->timed_out = r->timed_out;
-    *lock_timeout = says_lock_timeout(&res->tail);
+    *again = healable(&res->tail);
     if (lifeline >= 0)
         close(lifeline);
     close(r->out);
@@ -326,15 +338,15 @@ enum migrate_rc migrate_run(const struct migrate_plan *p, struct migrate_result 
     res->attempts = 0;
     enum migrate_rc rc;
     for (int retry = 0;; retry++) {
-        bool lock_timeout = false;
-        rc = run_once(p, deadline, res, &lock_timeout, e);
-        if (rc != MIG_FAILED || !lock_timeout || res->timed_out || retry >= p->retries)
+        const char *again = NULL;
+        rc = run_once(p, deadline, res, &again, e);
+        if (rc != MIG_FAILED || !again || res->timed_out || retry >= p->retries)
             break;
         int64_t pause = retry_pause(retry + 1);
         if (now_ms() + pause >= deadline)
-            break; /* no time left for another run: the lock timeout stands */
-        log_note("the migration failed on a lock timeout (run %d of at most %ld); running it again "
-                 "in %.1fs, still under the advisory lock", retry + 1, p->retries + 1,
+            break; /* no time left for another run: the failure stands */
+        log_note("the migration failed on %s (run %d of at most %ld); running it again "
+                 "in %.1fs, still under the advisory lock", again, retry + 1, p->retries + 1,
                  (double)pause / 1000.0);
         if ((rc = pause_watched(p, now_ms() + pause, e)) != MIG_OK)
             break;

@@ -122,6 +122,40 @@ def test_24_gates_against_max_connections_10(small_pg, sentry_bin, app_dir, tmp_
     assert sum(st["migration"]["ran"] for st in statuses) == 1, [st["migration"] for st in statuses]
 
 
+def test_migration_that_finds_no_slot_is_run_again(small_pg, sentry_bin, app_dir, tmp_path):
+    """Every slot of the role but the gate's own held by the test (6 of 7):
+    the gate connects and takes the lock, `flask db upgrade` cannot connect
+    ("too many clients"), the gate says so and runs it again after a pause,
+    by when the test has let the slots go: one gate, two runs, success."""
+    import psycopg2
+    db = own_db(small_pg)
+    sentry = make_sentry(sentry_bin, app_dir, tmp_path, db)
+    held = []
+    try:
+        for _ in range(6):
+            held.append(psycopg2.connect(host="127.0.0.1", port=small_pg.port, user=small_pg.role,
+                                         password=small_pg.password, dbname=db.name))
+        run = sentry.popen(["--no-history", "--"] + MARKER_CMD,
+                           env={"SENTRY_REQUIRE_COLUMNS": REQ, "SENTRY_MIGRATE_RETRIES": "3"})
+        try:
+            run.wait_for(r"^\[SENTRY\] the migration failed on a full server \(too many clients\) "
+                         r"\(run 1 of at most 4\); running it again in ", timeout=60)
+            for c in held:
+                c.close()
+            held = []
+            r = run.finish(timeout=120)
+        finally:
+            run.kill()
+    finally:
+        for c in held:
+            c.close()
+        small_pg.drop_db(db.name)
+    assert r.rc == 0, r
+    assert r.marker_started
+    st = r.status
+    assert st["migration"]["attempts"] == 2 and st["migration"]["ran"] is True, st["migration"]
+
+
 # ------------------------------------------------------------- restart
 
 @pytest.fixture(scope="module")
