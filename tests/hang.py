@@ -52,7 +52,10 @@ class Freeze:
         for _ in range(2):
             for pid in cluster_pids(self.pg):
                 if pid not in self.stopped:
-                    os.kill(pid, signal.SIGSTOP)
+                    try:
+                        os.kill(pid, signal.SIGSTOP)
+                    except ProcessLookupError:
+                        continue  # a backend that ended meanwhile needs no stopping
                     self.stopped.append(pid)
 
     def undo(self):
