@@ -116,8 +116,8 @@ def test_every_setting_has_its_option_entry():
 
 def test_every_setting_of_the_contract_is_in_the_page():
     text = contract()
-    if text is None:
-        pytest.fail("../shared/CONTRACT.md not found beside the repository (set CONTRACT=)")
+    if text is None:  # a clean clone alone: the next test holds the page to the binary's settings
+        pytest.skip("../shared/CONTRACT.md not found beside the repository (set CONTRACT=)")
     names = set(re.findall(r"\bSENTRY_[A-Z_]*[A-Z]\b", text)) | {"DATABASE_URL"}
     src = man_source()
     missing = sorted(n for n in names if n not in src)
