@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from pgserver import PASSWORD, PgServer, free_port  # noqa: E402
+import netns  # noqa: E402
 
 # SENTRY_BIN runs the suite against another build (e.g. build/static/migration-sentry)
 BINARY = REPO / (os.environ.get("SENTRY_BIN") or "build/migration-sentry")
@@ -481,6 +482,17 @@ def sentry(sentry_bin, app_dir, tmp_path, db):
 def run_sentry(sentry):
     """run_sentry(args, env=None, timeout=60) -> Result, unpackable as (rc, stdout, stderr)."""
     return sentry.run
+
+
+@pytest.fixture(scope="module")
+def link():
+    """Two network namespaces of the test's own joined by a veth pair
+    (tests/netns.py), for one module; skipped where none can be made."""
+    why = netns.unavailable()
+    if why:
+        pytest.skip("network namespaces cannot be made here: " + why)
+    with netns.Link() as l:
+        yield l
 
 
 @pytest.fixture

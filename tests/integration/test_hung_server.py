@@ -58,15 +58,6 @@ def frozen_pg():
 
 
 @pytest.fixture(scope="module")
-def link():
-    why = netns.unavailable()
-    if why:
-        pytest.skip("network namespaces cannot be made here: " + why)
-    with netns.Link() as l:
-        yield l
-
-
-@pytest.fixture(scope="module")
 def ns_pg(link):
     srv = netns.NetnsPgServer(link.db_ns, link.db_addr)
     try:
