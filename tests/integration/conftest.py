@@ -378,6 +378,14 @@ class Running:
         self.sentry.check_secrets(r, secrets)
         return r
 
+    def interrupt(self, sig, timeout=30):
+        """Sends SIG to the gate and waits for it: (Result, seconds from the
+        signal to the exit)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        r = self.finish(timeout=timeout)
+        return r, time.monotonic() - t0
+
     def kill(self):
         if self.proc.poll() is None:
             try:

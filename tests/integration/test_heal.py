@@ -15,7 +15,6 @@ import struct
 import threading
 import uuid
 
-import pytest
 
 from conftest import HEAD, MARKER_CMD, Database, make_sentry
 import netns

@@ -108,10 +108,7 @@ def test_ctrl_c_during_sql_commits_nothing(sentry, db, tmp_path):
         run.wait_for(r"line 1: CREATE TABLE", timeout=30)
         wait_until(lambda: db.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
                                    "'SELECT pg_sleep(30)%'") == "1", 15, "the pg_sleep to run")
-        t0 = time.monotonic()
-        run.proc.send_signal(signal.SIGINT)
-        r = run.finish(timeout=30)
-        took = time.monotonic() - t0
+        r, took = run.interrupt(signal.SIGINT)
     finally:
         run.kill()
     assert r.rc == 130, r
